@@ -1,0 +1,145 @@
+//! The account directory: what the organization knows of each account.
+//!
+//! A JSON document `{"formatVersion": 1, "generatedAt": "...", "accounts":
+//! {"<12-digit id>": {name, email, status, ouPath, tags, environment}}}`.
+//! `config/accounts.json` is a sample and the embedded default.
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+pub const SAMPLE_DIRECTORY: &str = include_str!("../../config/accounts.json");
+
+/// The tag an account's environment is read from when the directory entry
+/// does not name one.
+pub const ENVIRONMENT_TAG: &str = "Environment";
+
+/// The newest format this build reads; newer documents are refused rather
+/// than half-understood.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountInfo {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub ou_path: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+}
+
+impl AccountInfo {
+    /// The environment as named, else from the `Environment` tag.
+    pub fn environment(&self) -> Option<&str> {
+        self.environment
+            .as_deref()
+            .or_else(|| self.tags.get(ENVIRONMENT_TAG).map(String::as_str))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DirectoryFile {
+    #[serde(default)]
+    format_version: Option<u32>,
+    #[serde(default)]
+    generated_at: Option<String>,
+    accounts: HashMap<String, AccountInfo>,
+}
+
+#[derive(Debug, Default)]
+pub struct Directory {
+    accounts: HashMap<String, AccountInfo>,
+    generated_at: Option<String>,
+}
+
+impl Directory {
+    pub fn from_json(text: &str, origin: &str) -> Result<Directory, Error> {
+        let fail = |reason: String| Error::Directory {
+            origin: origin.to_owned(),
+            reason,
+        };
+        let file: DirectoryFile = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
+        if let Some(v) = file.format_version {
+            if v > FORMAT_VERSION {
+                return Err(fail(format!(
+                    "formatVersion {v} is newer than this build reads ({FORMAT_VERSION})"
+                )));
+            }
+        }
+        if let Some(bad) = file.accounts.keys().find(|id| !is_account_id(id)) {
+            return Err(fail(format!("{bad:?} is not a 12-digit account id")));
+        }
+        Ok(Directory {
+            accounts: file.accounts,
+            generated_at: file.generated_at,
+        })
+    }
+
+    pub fn sample() -> Result<Directory, Error> {
+        Self::from_json(SAMPLE_DIRECTORY, "embedded config/accounts.json")
+    }
+
+    pub fn get(&self, account_id: &str) -> Option<&AccountInfo> {
+        self.accounts.get(account_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    pub fn generated_at(&self) -> Option<&str> {
+        self.generated_at.as_deref()
+    }
+}
+
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_directory_loads() {
+        let d = Directory::sample().unwrap();
+        assert!(!d.is_empty());
+    }
+
+    #[test]
+    fn environment_falls_back_to_the_tag() {
+        let d = Directory::from_json(
+            r#"{"accounts":{"111111111111":{"tags":{"Environment":"prod"}},
+                "222222222222":{"environment":"dev","tags":{"Environment":"prod"}},
+                "333333333333":{}}}"#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(d.get("111111111111").unwrap().environment(), Some("prod"));
+        assert_eq!(d.get("222222222222").unwrap().environment(), Some("dev"));
+        assert_eq!(d.get("333333333333").unwrap().environment(), None);
+        assert!(d.get("444444444444").is_none());
+    }
+
+    #[test]
+    fn bad_documents_are_refused_with_a_reason() {
+        let err = Directory::from_json(r#"{"accounts":{"12":{}}}"#, "t").unwrap_err();
+        assert!(err.to_string().contains("12-digit"), "{err}");
+        let err = Directory::from_json(r#"{"formatVersion":9,"accounts":{}}"#, "t").unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+        assert!(Directory::from_json("[]", "t").is_err());
+        assert!(Directory::from_json(r#"{"accounts":{"111111111111":{"nmae":"x"}}}"#, "t").is_err());
+    }
+}

@@ -1,0 +1,409 @@
+//! The `enrichment` object added to every record, and the signals in it.
+
+use crate::directory::{AccountInfo, Directory};
+use crate::event::{Record, UserIdentity};
+use crate::rules::Category;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: &str = "1";
+pub const RELAY: &str = concat!("trailrelay/", env!("CARGO_PKG_VERSION"));
+
+static NO_TAGS: BTreeMap<String, String> = BTreeMap::new();
+
+/// What trailrelay adds to a CloudTrail record, as the top-level key
+/// `enrichment` of the event's detail.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "trailrelay enrichment")]
+pub struct Enrichment<'a> {
+    /// Version of this shape; changes only when consumers must adapt.
+    pub schema_version: &'static str,
+    pub category: Category,
+    /// The id of the rule in the classification table that chose the category.
+    pub rule_id: &'a str,
+    /// The account the event happened in.
+    pub account: AccountContext<'a>,
+    pub actor: Actor<'a>,
+    /// Things worth a look, sorted, each at most once.
+    pub signals: Vec<Signal>,
+    pub provenance: Provenance<'a>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountContext<'a> {
+    pub id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// Organizational unit names from the root, e.g. "Root/Workloads/Prod".
+    pub ou_path: Option<&'a str>,
+    pub tags: &'a BTreeMap<String, String>,
+    pub environment: Option<&'a str>,
+    /// False when the account directory does not list this account.
+    pub known: bool,
+}
+
+impl<'a> AccountContext<'a> {
+    pub fn lookup(id: Option<&'a str>, directory: &'a Directory) -> AccountContext<'a> {
+        let info: Option<&AccountInfo> = id.and_then(|id| directory.get(id));
+        AccountContext {
+            id,
+            name: info.and_then(|i| i.name.as_deref()),
+            email: info.and_then(|i| i.email.as_deref()),
+            status: info.and_then(|i| i.status.as_deref()),
+            ou_path: info.and_then(|i| i.ou_path.as_deref()),
+            tags: info.map_or(&NO_TAGS, |i| &i.tags),
+            environment: info.and_then(AccountInfo::environment),
+            known: info.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor<'a> {
+    /// `userIdentity.type` (Root, IAMUser, AssumedRole, AWSService, ...), or "Unknown".
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub arn: Option<&'a str>,
+    /// The user name, the role name of an assumed role, or the end of the ARN.
+    pub principal_name: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    /// The actor's account; null when the actor has no account id (AWS services).
+    pub account: Option<AccountContext<'a>>,
+    pub is_root: bool,
+    /// The actor's account differs from the account the event happened in.
+    pub cross_account: bool,
+    /// Whether MFA was used; null when the record does not say.
+    pub mfa: Option<bool>,
+    pub invoked_by: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+}
+
+/// Signal names, in the order they sort as strings (the derived order is
+/// the serialized order; a test keeps the two in step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    AccessDenied,
+    AccountMismatch,
+    ConsoleLoginFailure,
+    ConsoleLoginWithoutMfa,
+    CrossAccountActor,
+    MalformedInput,
+    RootActivity,
+    TestEvent,
+    Truncated,
+    UnknownAccount,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 10] = [
+        Signal::AccessDenied,
+        Signal::AccountMismatch,
+        Signal::ConsoleLoginFailure,
+        Signal::ConsoleLoginWithoutMfa,
+        Signal::CrossAccountActor,
+        Signal::MalformedInput,
+        Signal::RootActivity,
+        Signal::TestEvent,
+        Signal::Truncated,
+        Signal::UnknownAccount,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::AccessDenied => "access_denied",
+            Signal::AccountMismatch => "account_mismatch",
+            Signal::ConsoleLoginFailure => "console_login_failure",
+            Signal::ConsoleLoginWithoutMfa => "console_login_without_mfa",
+            Signal::CrossAccountActor => "cross_account_actor",
+            Signal::MalformedInput => "malformed_input",
+            Signal::RootActivity => "root_activity",
+            Signal::TestEvent => "test_event",
+            Signal::Truncated => "truncated",
+            Signal::UnknownAccount => "unknown_account",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance<'a> {
+    /// CloudTrail's `eventID`.
+    pub event_id: Option<&'a str>,
+    /// The EventBridge envelope's `id`.
+    pub envelope_id: Option<&'a str>,
+    /// The envelope's `source`, e.g. "aws.iam".
+    pub source: Option<&'a str>,
+    pub detail_type: Option<&'a str>,
+    pub region: Option<&'a str>,
+    /// When the relay received the event (RFC 3339).
+    pub received_at: &'a str,
+    /// "trailrelay/<version>".
+    pub relay: &'static str,
+    /// JSON pointers (into the delivered event) of what was trimmed to fit
+    /// the size limit; empty when nothing was.
+    pub truncated: Vec<String>,
+}
+
+impl Enrichment<'_> {
+    pub fn to_json(&self) -> String {
+        // Serializing plain structs of strings, bools and string maps cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// Records what was trimmed, and says so in the signals.
+    pub fn mark_truncated(&mut self, pointers: &[String]) {
+        self.provenance.truncated = pointers.to_vec();
+        if pointers.is_empty() {
+            self.signals.retain(|s| *s != Signal::Truncated);
+        } else if let Err(at) = self.signals.binary_search(&Signal::Truncated) {
+            self.signals.insert(at, Signal::Truncated);
+        }
+    }
+}
+
+/// Who acted, as far as the record says.
+pub struct ActorFacts<'a> {
+    pub kind: Option<&'a str>,
+    /// The actor's account; none for AWS services.
+    pub account_id: Option<&'a str>,
+}
+
+pub fn actor_facts<'a>(identity: Option<&'a UserIdentity<'a>>) -> ActorFacts<'a> {
+    let kind = identity.and_then(|i| i.kind.non_empty());
+    let account_id = match (kind, identity) {
+        (Some("AWSService"), _) | (_, None) => None,
+        (_, Some(i)) => i
+            .account_id
+            .non_empty()
+            .or_else(|| i.session_issuer().and_then(|s| s.account_id.non_empty())),
+    };
+    ActorFacts { kind, account_id }
+}
+
+pub fn build_actor<'a>(
+    record: &'a Record<'a>,
+    facts: &ActorFacts<'a>,
+    event_account: Option<&'a str>,
+    directory: &'a Directory,
+) -> Actor<'a> {
+    let identity = record.identity();
+    let arn = identity.and_then(|i| i.arn.non_empty());
+    Actor {
+        kind: facts.kind.unwrap_or("Unknown"),
+        arn,
+        principal_name: identity.and_then(|i| principal_name(i, facts.kind)),
+        account_id: facts.account_id,
+        account: facts
+            .account_id
+            .map(|id| AccountContext::lookup(Some(id), directory)),
+        is_root: facts.kind == Some("Root"),
+        cross_account: is_cross_account(facts.account_id, event_account),
+        mfa: mfa_used(record),
+        invoked_by: identity.and_then(|i| i.invoked_by.non_empty()),
+        source_ip: record.source_ip_address.non_empty(),
+    }
+}
+
+fn principal_name<'a>(identity: &'a UserIdentity<'a>, kind: Option<&str>) -> Option<&'a str> {
+    let user = identity.user_name.non_empty();
+    let role = identity
+        .session_issuer()
+        .and_then(|s| s.user_name.non_empty());
+    let from_arn = || identity.arn.non_empty().and_then(arn_tail);
+    match kind {
+        Some("AssumedRole") => role.or(user).or_else(from_arn),
+        _ => user.or(role).or_else(from_arn),
+    }
+}
+
+/// The last name of an ARN's resource: `user/path/Bob` -> `Bob`, `root` -> `root`.
+fn arn_tail(arn: &str) -> Option<&str> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    resource.rsplit('/').next().filter(|s| !s.is_empty())
+}
+
+fn is_cross_account(actor_account: Option<&str>, event_account: Option<&str>) -> bool {
+    matches!((actor_account, event_account), (Some(a), Some(e)) if a != e)
+}
+
+/// `additionalEventData.MFAUsed` where the record has it (console sign-in),
+/// else the session's `mfaAuthenticated`; null when neither says.
+pub fn mfa_used(record: &Record<'_>) -> Option<bool> {
+    let used = record
+        .additional_event_data
+        .get()
+        .and_then(|d| d.mfa_used.non_empty());
+    match used {
+        Some("Yes") => return Some(true),
+        Some("No") => return Some(false),
+        _ => {}
+    }
+    match record.identity().and_then(UserIdentity::mfa_authenticated) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// Everything the signals are computed from.
+pub struct SignalFacts<'a> {
+    pub record: &'a Record<'a>,
+    pub actor: &'a ActorFacts<'a>,
+    pub event_account: Option<&'a str>,
+    pub event_account_known: bool,
+    pub actor_account_known: bool,
+    pub envelope_account: Option<&'a str>,
+    pub test_event: bool,
+    pub malformed: bool,
+}
+
+/// The one place signals are decided (see CATEGORIES.md for their meaning).
+pub fn signals(f: &SignalFacts<'_>) -> Vec<Signal> {
+    let record = f.record;
+    let mut out = Vec::new();
+    if f.actor.kind == Some("Root") {
+        out.push(Signal::RootActivity);
+    }
+    if record.event_name.get() == Some("ConsoleLogin") {
+        let result = record
+            .response_elements
+            .get()
+            .and_then(|r| r.console_login.get());
+        let mfa = record
+            .additional_event_data
+            .get()
+            .and_then(|d| d.mfa_used.get());
+        if result == Some("Failure") {
+            out.push(Signal::ConsoleLoginFailure);
+        }
+        if result == Some("Success")
+            && matches!(f.actor.kind, Some("IAMUser") | Some("Root"))
+            && mfa == Some("No")
+        {
+            out.push(Signal::ConsoleLoginWithoutMfa);
+        }
+    }
+    if record.error_code.get().is_some_and(is_access_denied) {
+        out.push(Signal::AccessDenied);
+    }
+    if is_cross_account(f.actor.account_id, f.event_account) {
+        out.push(Signal::CrossAccountActor);
+    }
+    if !f.event_account_known || (f.actor.account_id.is_some() && !f.actor_account_known) {
+        out.push(Signal::UnknownAccount);
+    }
+    if let (Some(envelope), Some(recipient)) =
+        (f.envelope_account, record.recipient_account_id.non_empty())
+    {
+        if envelope != recipient {
+            out.push(Signal::AccountMismatch);
+        }
+    }
+    if f.malformed {
+        out.push(Signal::MalformedInput);
+    }
+    if f.test_event {
+        out.push(Signal::TestEvent);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+pub fn is_access_denied(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDenied" | "UnauthorizedOperation" | "Client.UnauthorizedOperation"
+    ) || code.ends_with("AccessDenied")
+        || code.ends_with("AccessDeniedException")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_order_is_string_order() {
+        let mut by_name = Signal::ALL.to_vec();
+        by_name.sort_by_key(|s| s.as_str());
+        assert_eq!(by_name, Signal::ALL.to_vec());
+        let mut by_ord = Signal::ALL.to_vec();
+        by_ord.sort();
+        assert_eq!(by_ord, Signal::ALL.to_vec());
+        for s in Signal::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn access_denied_codes() {
+        for code in [
+            "AccessDenied",
+            "UnauthorizedOperation",
+            "Client.UnauthorizedOperation",
+            "AccessDeniedException",
+            "KMS.AccessDeniedException",
+            "S3AccessDenied",
+        ] {
+            assert!(is_access_denied(code), "{code}");
+        }
+        for code in ["ThrottlingException", "NoSuchBucket", "AccessDeniedExceptionX", "accessdenied"] {
+            assert!(!is_access_denied(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn arn_tail_reads_the_last_name() {
+        assert_eq!(arn_tail("arn:aws:iam::111111111111:user/ops/alice"), Some("alice"));
+        assert_eq!(arn_tail("arn:aws:iam::111111111111:root"), Some("root"));
+        assert_eq!(arn_tail("not-an-arn"), None);
+    }
+
+    #[test]
+    fn mark_truncated_keeps_signals_sorted() {
+        let dir = Directory::default();
+        let mut e = Enrichment {
+            schema_version: SCHEMA_VERSION,
+            category: Category::Other,
+            rule_id: "other",
+            account: AccountContext::lookup(None, &dir),
+            actor: Actor {
+                kind: "Unknown",
+                arn: None,
+                principal_name: None,
+                account_id: None,
+                account: None,
+                is_root: false,
+                cross_account: false,
+                mfa: None,
+                invoked_by: None,
+                source_ip: None,
+            },
+            signals: vec![Signal::AccessDenied, Signal::UnknownAccount],
+            provenance: Provenance {
+                event_id: None,
+                envelope_id: None,
+                source: None,
+                detail_type: None,
+                region: None,
+                received_at: "2026-01-01T00:00:00Z",
+                relay: RELAY,
+                truncated: vec![],
+            },
+        };
+        e.mark_truncated(&["/detail/requestParameters".to_owned()]);
+        assert_eq!(
+            e.signals,
+            vec![Signal::AccessDenied, Signal::Truncated, Signal::UnknownAccount]
+        );
+        e.mark_truncated(&["/detail/requestParameters".to_owned(), "/resources".to_owned()]);
+        assert_eq!(e.signals.len(), 3);
+        assert_eq!(e.provenance.truncated.len(), 2);
+    }
+}

@@ -1,0 +1,287 @@
+//! Deployment settings, read from environment variables (the SAM template
+//! sets them for the Lambda; the CLI reads the same ones).
+
+use crate::error::Error;
+use crate::rules::Category;
+use std::time::Duration;
+
+pub const DEFAULT_SOURCE: &str = "trailrelay";
+pub const DEFAULT_CONTROL_SOURCE: &str = "trailrelay.control";
+
+/// PutEvents accepts entries of up to 1 MiB (since January 2026). EventBridge
+/// wraps the detail in an envelope on delivery (id, account, region, time,
+/// source, detail-type and resources again), and targets such as SQS and
+/// Lambda must still take the delivered event, so we leave room for that.
+pub const PUT_EVENTS_LIMIT: usize = 1024 * 1024;
+pub const DELIVERY_MARGIN: usize = 16 * 1024;
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = PUT_EVENTS_LIMIT - DELIVERY_MARGIN;
+/// Below this the enrichment itself (with account tags) may not fit.
+pub const MIN_MAX_ENTRY_BYTES: usize = 64 * 1024;
+pub const MAX_ENTRIES_PER_CALL: usize = 10;
+
+pub const ENV_SOURCE: &str = "TRAILRELAY_SOURCE";
+pub const ENV_CONTROL_SOURCE: &str = "TRAILRELAY_CONTROL_SOURCE";
+pub const ENV_MAX_ENTRY_BYTES: &str = "TRAILRELAY_MAX_ENTRY_BYTES";
+pub const ENV_MAX_REQUEST_BYTES: &str = "TRAILRELAY_MAX_REQUEST_BYTES";
+pub const ENV_CONCURRENCY: &str = "TRAILRELAY_PUBLISH_CONCURRENCY";
+pub const ENV_DEADLINE_MARGIN_MS: &str = "TRAILRELAY_DEADLINE_MARGIN_MS";
+pub const ENV_MAX_ATTEMPTS: &str = "TRAILRELAY_MAX_ATTEMPTS";
+pub const ENV_RULES_FILE: &str = "TRAILRELAY_RULES_FILE";
+pub const ENV_ACCOUNTS_FILE: &str = "TRAILRELAY_ACCOUNTS_FILE";
+
+/// The environment variable naming the bus of a category, e.g.
+/// `TRAILRELAY_BUS_IDENTITY`.
+pub fn bus_variable(category: Category) -> String {
+    format!("TRAILRELAY_BUS_{}", category.as_str().to_ascii_uppercase())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Entry size as EventBridge counts it (see `size::entry_size`).
+    pub max_entry_bytes: usize,
+    /// The sum of the entry sizes of one PutEvents call.
+    pub max_request_bytes: usize,
+    pub max_entries_per_call: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+            max_request_bytes: PUT_EVENTS_LIMIT,
+            max_entries_per_call: MAX_ENTRIES_PER_CALL,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// The first backoff's upper bound; it doubles with each attempt.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Attempts per entry, the first included.
+    pub max_attempts: u32,
+    /// Time kept back from the invocation's deadline, so that the handler
+    /// can still report what failed before Lambda stops it.
+    pub deadline_margin: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+            max_attempts: 8,
+            deadline_margin: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The `Source` of every event we emit.
+    pub source: String,
+    /// The source of test events and heartbeats.
+    pub control_source: String,
+    /// Bus name (or ARN) per category, in `Category::ALL` order.
+    pub buses: [String; 7],
+    pub limits: Limits,
+    /// PutEvents calls in flight at once for one invocation.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub rules_file: Option<String>,
+    pub accounts_file: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            source: DEFAULT_SOURCE.to_owned(),
+            control_source: DEFAULT_CONTROL_SOURCE.to_owned(),
+            buses: Category::ALL.map(|c| format!("trailrelay-{c}")),
+            limits: Limits::default(),
+            concurrency: 4,
+            retry: RetryPolicy::default(),
+            rules_file: None,
+            accounts_file: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `lookup` (the process environment, or a
+    /// map in tests); unset or empty variables keep their defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut s = Settings::default();
+        if let Some(v) = get(ENV_SOURCE) {
+            s.source = v;
+        }
+        if let Some(v) = get(ENV_CONTROL_SOURCE) {
+            s.control_source = v;
+        }
+        for category in Category::ALL {
+            if let Some(v) = get(&bus_variable(category)) {
+                s.buses[category.index()] = v;
+            }
+        }
+        if let Some(v) = get(ENV_MAX_ENTRY_BYTES) {
+            s.limits.max_entry_bytes = number(ENV_MAX_ENTRY_BYTES, &v)?;
+        }
+        if let Some(v) = get(ENV_MAX_REQUEST_BYTES) {
+            s.limits.max_request_bytes = number(ENV_MAX_REQUEST_BYTES, &v)?;
+        }
+        if let Some(v) = get(ENV_CONCURRENCY) {
+            s.concurrency = number(ENV_CONCURRENCY, &v)?;
+        }
+        if let Some(v) = get(ENV_DEADLINE_MARGIN_MS) {
+            s.retry.deadline_margin = Duration::from_millis(number(ENV_DEADLINE_MARGIN_MS, &v)?);
+        }
+        if let Some(v) = get(ENV_MAX_ATTEMPTS) {
+            s.retry.max_attempts = number(ENV_MAX_ATTEMPTS, &v)?;
+        }
+        s.rules_file = get(ENV_RULES_FILE);
+        s.accounts_file = get(ENV_ACCOUNTS_FILE);
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn from_env() -> Result<Settings, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn bus(&self, category: Category) -> &str {
+        &self.buses[category.index()]
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        check_source(ENV_SOURCE, &self.source)?;
+        check_source(ENV_CONTROL_SOURCE, &self.control_source)?;
+        if self.source == self.control_source {
+            return Err(Error::Setting {
+                name: ENV_CONTROL_SOURCE,
+                reason: format!(
+                    "must differ from {ENV_SOURCE} ({:?}): the relay refuses its own output source",
+                    self.source
+                ),
+            });
+        }
+        let entry = self.limits.max_entry_bytes;
+        if !(MIN_MAX_ENTRY_BYTES..=PUT_EVENTS_LIMIT).contains(&entry) {
+            return Err(Error::Setting {
+                name: ENV_MAX_ENTRY_BYTES,
+                reason: format!(
+                    "{entry} is outside {MIN_MAX_ENTRY_BYTES}..={PUT_EVENTS_LIMIT} (use 262144 for the former 256 KiB limit)"
+                ),
+            });
+        }
+        let request = self.limits.max_request_bytes;
+        if request < entry || request > PUT_EVENTS_LIMIT {
+            return Err(Error::Setting {
+                name: ENV_MAX_REQUEST_BYTES,
+                reason: format!("{request} must be at least the entry limit ({entry}) and at most {PUT_EVENTS_LIMIT}"),
+            });
+        }
+        if self.concurrency == 0 {
+            return Err(Error::Setting {
+                name: ENV_CONCURRENCY,
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(Error::Setting {
+                name: ENV_MAX_ATTEMPTS,
+                reason: "must be at least 1".into(),
+            });
+        }
+        for category in Category::ALL {
+            if self.bus(category).trim().is_empty() {
+                return Err(Error::Setting {
+                    name: "TRAILRELAY_BUS_*",
+                    reason: format!("the {category} bus has no name"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_source(name: &'static str, source: &str) -> Result<(), Error> {
+    let reason = if source.len() > 256 {
+        Some("is longer than the 256 characters EventBridge allows".to_owned())
+    } else if source.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws.")) {
+        Some(format!(
+            "{source:?} starts with \"aws.\", which EventBridge reserves for AWS services and refuses on PutEvents"
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::Setting { name, reason }),
+        None => Ok(()),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, Error>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e| Error::Setting {
+        name,
+        reason: format!("{value:?} is not a valid number: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, Error> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_name_one_bus_per_category() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bus(Category::Identity), "trailrelay-identity");
+        assert_eq!(s.bus(Category::Other), "trailrelay-other");
+        assert_eq!(s.source, "trailrelay");
+        assert_eq!(s.limits.max_entry_bytes, 1024 * 1024 - 16 * 1024);
+    }
+
+    #[test]
+    fn variables_override_defaults() {
+        let s = settings(&[
+            ("TRAILRELAY_BUS_DATA", "arn:aws:events:us-east-1:111111111111:event-bus/d"),
+            ("TRAILRELAY_SOURCE", "acme.relay"),
+            ("TRAILRELAY_MAX_ENTRY_BYTES", "262144"),
+            ("TRAILRELAY_MAX_REQUEST_BYTES", "262144"),
+        ])
+        .unwrap();
+        assert_eq!(s.bus(Category::Data), "arn:aws:events:us-east-1:111111111111:event-bus/d");
+        assert_eq!(s.source, "acme.relay");
+        assert_eq!(s.limits.max_entry_bytes, 262144);
+    }
+
+    #[test]
+    fn an_aws_source_is_refused_at_start_up() {
+        let err = settings(&[("TRAILRELAY_SOURCE", "aws.cloudtrail")]).unwrap_err();
+        assert!(err.to_string().contains("TRAILRELAY_SOURCE"), "{err}");
+        assert!(err.to_string().contains("aws."), "{err}");
+        assert!(settings(&[("TRAILRELAY_SOURCE", "AWS.x")]).is_err());
+    }
+
+    #[test]
+    fn bad_numbers_and_limits_are_refused() {
+        assert!(settings(&[("TRAILRELAY_MAX_ENTRY_BYTES", "lots")]).is_err());
+        assert!(settings(&[("TRAILRELAY_MAX_ENTRY_BYTES", "1000")]).is_err());
+        assert!(settings(&[("TRAILRELAY_MAX_ENTRY_BYTES", "2000000")]).is_err());
+        assert!(settings(&[("TRAILRELAY_PUBLISH_CONCURRENCY", "0")]).is_err());
+        assert!(settings(&[("TRAILRELAY_CONTROL_SOURCE", "trailrelay")]).is_err());
+    }
+}
