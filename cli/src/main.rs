@@ -1,3 +1,210 @@
-fn main() {
-    println!("Hello, world!");
+//! `trailrelay`: the relay's pipeline offline, on a file of events.
+//!
+//! `route` writes the PutEvents entries the enricher would send, `explain`
+//! says for people what it decided, `schema` prints the JSON Schema of the
+//! enrichment. All of it runs the same library code as the Lambda.
+
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trailrelay_shared::{Category, Prepared, ReceivedAt, Relay, Settings};
+
+#[derive(Parser)]
+#[command(name = "trailrelay", version, about = "CloudTrail relay: classify, enrich and route events offline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write one PutEvents request entry (JSON) per input event, in input order.
+    Route(Inputs),
+    /// Say, per event, its category, rule, signals, account and bus; then a summary.
+    Explain(Inputs),
+    /// Print the JSON Schema of the `enrichment` object.
+    Schema,
+}
+
+#[derive(Args)]
+struct Inputs {
+    /// The rule table (TOML); default: TRAILRELAY_RULES_FILE, else the embedded table.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The account directory (JSON); default: TRAILRELAY_ACCOUNTS_FILE, else the embedded sample.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
+    /// JSON Lines of EventBridge events (or bare CloudTrail records); "-" or nothing for stdin.
+    #[arg(value_name = "FILE")]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Relay(#[from] trailrelay_shared::Error),
+    #[error("cannot read {path}: {source}")]
+    Input { path: String, source: io::Error },
+    #[error("cannot write the output: {0}")]
+    Output(io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Route(inputs) => run(&inputs, route),
+        Command::Explain(inputs) => run(&inputs, explain),
+        Command::Schema => schema(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trailrelay: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Handler = fn(&Relay, &mut dyn BufRead, &mut dyn Write) -> Result<(), CliError>;
+
+fn run(inputs: &Inputs, handler: Handler) -> Result<(), CliError> {
+    let mut settings = Settings::from_env()?;
+    if let Some(path) = &inputs.config {
+        settings.rules_file = Some(path.display().to_string());
+    }
+    if let Some(path) = &inputs.accounts {
+        settings.accounts_file = Some(path.display().to_string());
+    }
+    let relay = Relay::load(settings)?;
+    let mut reader: Box<dyn BufRead> = match &inputs.input {
+        None => Box::new(BufReader::new(io::stdin().lock())),
+        Some(path) if path.as_os_str() == "-" => Box::new(BufReader::new(io::stdin().lock())),
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|source| CliError::Input {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Box::new(BufReader::with_capacity(1 << 20, file))
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    handler(&relay, &mut reader, &mut out)?;
+    out.flush().map_err(CliError::Output)
+}
+
+/// Calls `each` with every non-blank line, numbered from 1. Lines that are
+/// not UTF-8 are passed on lossily (they become malformed-input entries).
+fn for_each_line(
+    reader: &mut dyn BufRead,
+    mut each: impl FnMut(usize, &str) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut buf = Vec::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let read = reader.read_until(b'\n', &mut buf).map_err(|source| CliError::Input {
+            path: "input".into(),
+            source,
+        })?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.trim().is_empty() {
+            each(number, line)?;
+        }
+    }
+}
+
+fn route(relay: &Relay, reader: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), CliError> {
+    let received = ReceivedAt::now();
+    for_each_line(reader, |number, line| {
+        match relay.prepare(line, &received) {
+            Prepared::Entry(prepared) => {
+                serde_json::to_writer(&mut *out, &prepared.entry)
+                    .map_err(|e| CliError::Output(e.into()))?;
+                out.write_all(b"\n").map_err(CliError::Output)?;
+            }
+            Prepared::Refused { reason, .. } => {
+                eprintln!("trailrelay: line {number}: refused, no entry: {reason}")
+            }
+            Prepared::Consumed { detail_type, .. } => {
+                eprintln!("trailrelay: line {number}: {detail_type} consumed, no entry")
+            }
+        }
+        Ok(())
+    })
+}
+
+fn explain(relay: &Relay, reader: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), CliError> {
+    let received = ReceivedAt::now();
+    let mut per_category: BTreeMap<Category, usize> = BTreeMap::new();
+    let mut refused = 0;
+    let mut consumed = 0;
+    let mut malformed = 0;
+    let mut truncated = 0;
+    let w = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(CliError::Output);
+    for_each_line(reader, |number, line| {
+        match relay.prepare(line, &received) {
+            Prepared::Entry(p) => {
+                *per_category.entry(p.category).or_default() += 1;
+                malformed += usize::from(p.malformed.is_some());
+                truncated += usize::from(p.has(trailrelay_shared::enrich::Signal::Truncated));
+                let signals: Vec<&str> = p.signals.iter().map(|s| s.as_str()).collect();
+                let account = match (&p.account_id, &p.account_name) {
+                    (Some(id), Some(name)) => format!("{id} ({name})"),
+                    (Some(id), None) => format!("{id} (unknown)"),
+                    (None, _) => "-".into(),
+                };
+                w(
+                    out,
+                    format!(
+                        "line {number}: {category:<10} rule={rule} bus={bus} account={account} signals=[{signals}] event={id}",
+                        category = p.category.as_str(),
+                        rule = p.rule_id,
+                        bus = p.entry.event_bus_name,
+                        signals = signals.join(","),
+                        id = p.event_id.as_deref().unwrap_or("-"),
+                    ),
+                )?;
+                if let Some(reason) = &p.malformed {
+                    w(out, format!("line {number}:   malformed: {reason}"))?;
+                }
+            }
+            Prepared::Refused { reason, .. } => {
+                refused += 1;
+                w(out, format!("line {number}: refused    {reason}"))?;
+            }
+            Prepared::Consumed { detail_type, .. } => {
+                consumed += 1;
+                w(out, format!("line {number}: consumed   {detail_type}"))?;
+            }
+        }
+        Ok(())
+    })?;
+    w(out, String::new())?;
+    w(out, format!("{:<12}{:>8}  bus", "category", "events"))?;
+    for category in Category::ALL {
+        let n = per_category.get(&category).copied().unwrap_or(0);
+        w(out, format!("{:<12}{:>8}  {}", category.as_str(), n, relay.settings().bus(category)))?;
+    }
+    let entries: usize = per_category.values().sum();
+    w(
+        out,
+        format!("entries {entries}, refused {refused}, consumed {consumed}, malformed {malformed}, truncated {truncated}"),
+    )
+}
+
+fn schema() -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(&trailrelay_shared::enrichment_schema())
+        .map_err(|e| CliError::Output(e.into()))?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}").map_err(CliError::Output)
 }

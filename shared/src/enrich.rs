@@ -295,7 +295,10 @@ pub fn signals(f: &SignalFacts<'_>) -> Vec<Signal> {
     if is_cross_account(f.actor.account_id, f.event_account) {
         out.push(Signal::CrossAccountActor);
     }
-    if !f.event_account_known || (f.actor.account_id.is_some() && !f.actor_account_known) {
+    // Without an account id there is nothing to look up: not "unknown".
+    if (f.event_account.is_some() && !f.event_account_known)
+        || (f.actor.account_id.is_some() && !f.actor_account_known)
+    {
         out.push(Signal::UnknownAccount);
     }
     if let (Some(envelope), Some(recipient)) =

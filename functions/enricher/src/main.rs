@@ -1,3 +1,52 @@
-fn main() {
-    println!("Hello, world!");
+//! The enricher Lambda: builds its clients once per container and hands each
+//! payload to [`Enricher`].
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::value::RawValue;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+use trailrelay_enricher::eventbridge::EventBridgePublisher;
+use trailrelay_enricher::{Enricher, EnricherError, Response};
+use trailrelay_shared::{Relay, Settings};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_target(false)
+        .init();
+
+    let relay = Relay::load(Settings::from_env().map_err(EnricherError::from)?)
+        .map_err(EnricherError::from)?;
+    // AWS_ENDPOINT_URL, when set, points the SDK at a local emulator.
+    let config = aws_config::load_from_env().await;
+    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&config));
+    let enricher = Enricher::new(relay, publisher);
+    let enricher = &enricher;
+
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            let (result, counters) = enricher
+                .handle(event.payload.get(), Instant::now() + left)
+                .await;
+            let now_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            for line in counters.to_emf(now_ms) {
+                println!("{line}");
+            }
+            result.map(|response: Response| response)
+        },
+    ))
+    .await
 }

@@ -1,0 +1,278 @@
+//! The enricher Lambda's handler: takes one EventBridge event (direct mode)
+//! or an SQS batch of them (buffered mode), hands each to the shared relay,
+//! publishes the entries, and reports what was not delivered.
+
+pub mod eventbridge;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+use trailrelay_shared::metrics::Counters;
+use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
+use trailrelay_shared::{Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnricherError {
+    #[error("start-up: {0}")]
+    Startup(#[from] trailrelay_shared::Error),
+
+    /// Direct mode: the event was not delivered; Lambda's retries and the
+    /// on-failure destination take over.
+    #[error("event {event_id} not delivered: {code}: {message}")]
+    NotDelivered {
+        event_id: String,
+        code: String,
+        message: String,
+    },
+
+    /// Buffered mode: a message that failed has no id to report it by, so
+    /// the whole batch must come back.
+    #[error("{failed} SQS message(s) without a messageId were not delivered; failing the whole batch so none is lost")]
+    UnidentifiedFailure { failed: usize },
+}
+
+impl EnricherError {
+    /// The error type Lambda records, so alarms can tell them apart.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EnricherError::Startup(_) => "trailrelay.Startup",
+            EnricherError::NotDelivered { .. } => "trailrelay.NotDelivered",
+            EnricherError::UnidentifiedFailure { .. } => "trailrelay.UnidentifiedFailure",
+        }
+    }
+}
+
+impl From<EnricherError> for lambda_runtime::Diagnostic {
+    fn from(e: EnricherError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.kind().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What a direct invocation answers when it succeeds.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectResponse {
+    pub outcome: &'static str,
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Batch(SqsBatchResponse),
+    Direct(DirectResponse),
+}
+
+/// Only to tell the two payload shapes apart: an SQS batch has `Records`,
+/// an EventBridge event never does.
+#[derive(Deserialize)]
+struct Shape<'a> {
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<&'a RawValue>,
+}
+
+pub struct Enricher<P> {
+    relay: Relay,
+    publisher: P,
+}
+
+impl<P: Publisher> Enricher<P> {
+    pub fn new(relay: Relay, publisher: P) -> Self {
+        Enricher { relay, publisher }
+    }
+
+    /// Handles one invocation's payload. The counters are returned in every
+    /// case, so the caller can emit them even when the invocation fails.
+    pub async fn handle(
+        &self,
+        payload: &str,
+        deadline: Instant,
+    ) -> (Result<Response, EnricherError>, Counters) {
+        let batch = match serde_json::from_str::<Shape>(payload) {
+            Ok(Shape { records: Some(_) }) => serde_json::from_str::<SqsEvent>(payload).ok(),
+            _ => None,
+        };
+        match batch {
+            Some(batch) => self.handle_batch(batch, deadline).await,
+            None => self.handle_direct(payload, deadline).await,
+        }
+    }
+
+    async fn handle_direct(
+        &self,
+        payload: &str,
+        deadline: Instant,
+    ) -> (Result<Response, EnricherError>, Counters) {
+        let (outcomes, counters) = self.process(&[payload], deadline).await;
+        let result = match outcomes.into_iter().next() {
+            Some(Outcome::Failed {
+                event_id,
+                code,
+                message,
+            }) => Err(EnricherError::NotDelivered {
+                event_id: event_id.unwrap_or_else(|| "(no id)".into()),
+                code,
+                message,
+            }),
+            Some(Outcome::Done { outcome, event_id }) => {
+                Ok(Response::Direct(DirectResponse { outcome, event_id }))
+            }
+            None => Ok(Response::Direct(DirectResponse {
+                outcome: "empty",
+                event_id: None,
+            })),
+        };
+        (result, counters)
+    }
+
+    async fn handle_batch(
+        &self,
+        batch: SqsEvent,
+        deadline: Instant,
+    ) -> (Result<Response, EnricherError>, Counters) {
+        let bodies: Vec<&str> = batch
+            .records
+            .iter()
+            .map(|m| m.body.as_deref().unwrap_or(""))
+            .collect();
+        let (outcomes, counters) = self.process(&bodies, deadline).await;
+        let mut response = SqsBatchResponse::default();
+        let mut unidentified = 0;
+        for (message, outcome) in batch.records.iter().zip(&outcomes) {
+            if let Outcome::Failed { .. } = outcome {
+                match &message.message_id {
+                    Some(id) => response.add_failure(id.clone()),
+                    None => unidentified += 1,
+                }
+            }
+        }
+        if unidentified > 0 {
+            return (
+                Err(EnricherError::UnidentifiedFailure {
+                    failed: unidentified,
+                }),
+                counters,
+            );
+        }
+        (Ok(Response::Batch(response)), counters)
+    }
+
+    /// Prepares and publishes the inputs; one outcome per input, in order.
+    async fn process(&self, inputs: &[&str], deadline: Instant) -> (Vec<Outcome>, Counters) {
+        let received = ReceivedAt::now();
+        let mut counters = Counters {
+            events_in: inputs.len() as u64,
+            ..Counters::default()
+        };
+        let mut outcomes = Vec::with_capacity(inputs.len());
+        let mut prepared: Vec<(usize, PreparedEntry)> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            match self.relay.prepare(input, &received) {
+                Prepared::Entry(entry) => {
+                    note_prepared(&entry, &mut counters);
+                    prepared.push((i, *entry));
+                    outcomes.push(Outcome::Done {
+                        outcome: "delivered",
+                        event_id: None,
+                    });
+                }
+                Prepared::Refused { event_id, reason } => {
+                    counters.refused += 1;
+                    tracing::warn!(event_id = event_id.as_deref(), %reason, "refused");
+                    outcomes.push(Outcome::Done {
+                        outcome: "refused",
+                        event_id,
+                    });
+                }
+                Prepared::Consumed {
+                    event_id,
+                    detail_type,
+                } => {
+                    counters.consumed += 1;
+                    tracing::info!(event_id = event_id.as_deref(), %detail_type, "consumed");
+                    outcomes.push(Outcome::Done {
+                        outcome: "consumed",
+                        event_id,
+                    });
+                }
+            }
+        }
+
+        let settings = self.relay.settings();
+        let delivering = Delivering {
+            publisher: &self.publisher,
+            limits: &settings.limits,
+            retry: &settings.retry,
+            concurrency: settings.concurrency,
+            deadline,
+        };
+        let entries: Vec<Entry> = prepared.iter().map(|(_, p)| p.entry.clone()).collect();
+        let report = delivering.deliver(&entries).await;
+        counters.retried += report.retried as u64;
+        for ((i, entry), delivery) in prepared.into_iter().zip(report.outcomes) {
+            outcomes[i] = match delivery {
+                Delivery::Delivered => {
+                    counters.delivered += 1;
+                    counters.delivered_by_category[entry.category.index()] += 1;
+                    Outcome::Done {
+                        outcome: "delivered",
+                        event_id: entry.event_id,
+                    }
+                }
+                Delivery::Failed {
+                    code,
+                    message,
+                    attempts,
+                } => {
+                    counters.failed += 1;
+                    tracing::error!(
+                        event_id = entry.event_id.as_deref(),
+                        category = %entry.category,
+                        bus = %entry.entry.event_bus_name,
+                        %code,
+                        %message,
+                        attempts,
+                        "not delivered"
+                    );
+                    Outcome::Failed {
+                        event_id: entry.event_id,
+                        code,
+                        message,
+                    }
+                }
+            };
+        }
+        (outcomes, counters)
+    }
+}
+
+fn note_prepared(entry: &PreparedEntry, counters: &mut Counters) {
+    use trailrelay_shared::enrich::Signal;
+    if let Some(reason) = &entry.malformed {
+        counters.malformed += 1;
+        tracing::warn!(event_id = entry.event_id.as_deref(), %reason, "malformed input, sent to the other bus");
+    }
+    if entry.has(Signal::Truncated) {
+        counters.truncated += 1;
+        tracing::warn!(event_id = entry.event_id.as_deref(), "trimmed to fit the size limit");
+    }
+    if entry.has(Signal::UnknownAccount) {
+        counters.unknown_account += 1;
+    }
+}
+
+enum Outcome {
+    Done {
+        outcome: &'static str,
+        event_id: Option<String>,
+    },
+    Failed {
+        event_id: Option<String>,
+        code: String,
+        message: String,
+    },
+}
