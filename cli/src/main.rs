@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use trailrelay_shared::{Category, Prepared, ReceivedAt, Relay, Settings};
 
 #[derive(Parser)]
-#[command(name = "trailrelay", version, about = "CloudTrail relay: classify, enrich and route events offline")]
+#[command(
+    name = "trailrelay",
+    version,
+    about = "CloudTrail relay: classify, enrich and route events offline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,10 +111,12 @@ fn for_each_line(
     let mut number = 0;
     loop {
         buf.clear();
-        let read = reader.read_until(b'\n', &mut buf).map_err(|source| CliError::Input {
-            path: "input".into(),
-            source,
-        })?;
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| CliError::Input {
+                path: "input".into(),
+                source,
+            })?;
         if read == 0 {
             return Ok(());
         }
@@ -193,7 +199,15 @@ fn explain(relay: &Relay, reader: &mut dyn BufRead, out: &mut dyn Write) -> Resu
     w(out, format!("{:<12}{:>8}  bus", "category", "events"))?;
     for category in Category::ALL {
         let n = per_category.get(&category).copied().unwrap_or(0);
-        w(out, format!("{:<12}{:>8}  {}", category.as_str(), n, relay.settings().bus(category)))?;
+        w(
+            out,
+            format!(
+                "{:<12}{:>8}  {}",
+                category.as_str(),
+                n,
+                relay.settings().bus(category)
+            ),
+        )?;
     }
     let entries: usize = per_category.values().sum();
     w(

@@ -140,6 +140,8 @@ mod tests {
         let err = Directory::from_json(r#"{"formatVersion":9,"accounts":{}}"#, "t").unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
         assert!(Directory::from_json("[]", "t").is_err());
-        assert!(Directory::from_json(r#"{"accounts":{"111111111111":{"nmae":"x"}}}"#, "t").is_err());
+        assert!(
+            Directory::from_json(r#"{"accounts":{"111111111111":{"nmae":"x"}}}"#, "t").is_err()
+        );
     }
 }

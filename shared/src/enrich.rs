@@ -356,14 +356,22 @@ mod tests {
         ] {
             assert!(is_access_denied(code), "{code}");
         }
-        for code in ["ThrottlingException", "NoSuchBucket", "AccessDeniedExceptionX", "accessdenied"] {
+        for code in [
+            "ThrottlingException",
+            "NoSuchBucket",
+            "AccessDeniedExceptionX",
+            "accessdenied",
+        ] {
             assert!(!is_access_denied(code), "{code}");
         }
     }
 
     #[test]
     fn arn_tail_reads_the_last_name() {
-        assert_eq!(arn_tail("arn:aws:iam::111111111111:user/ops/alice"), Some("alice"));
+        assert_eq!(
+            arn_tail("arn:aws:iam::111111111111:user/ops/alice"),
+            Some("alice")
+        );
         assert_eq!(arn_tail("arn:aws:iam::111111111111:root"), Some("root"));
         assert_eq!(arn_tail("not-an-arn"), None);
     }
@@ -403,9 +411,16 @@ mod tests {
         e.mark_truncated(&["/detail/requestParameters".to_owned()]);
         assert_eq!(
             e.signals,
-            vec![Signal::AccessDenied, Signal::Truncated, Signal::UnknownAccount]
+            vec![
+                Signal::AccessDenied,
+                Signal::Truncated,
+                Signal::UnknownAccount
+            ]
         );
-        e.mark_truncated(&["/detail/requestParameters".to_owned(), "/resources".to_owned()]);
+        e.mark_truncated(&[
+            "/detail/requestParameters".to_owned(),
+            "/resources".to_owned(),
+        ]);
         assert_eq!(e.signals.len(), 3);
         assert_eq!(e.provenance.truncated.len(), 2);
     }

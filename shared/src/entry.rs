@@ -21,6 +21,11 @@ pub struct Entry {
 impl Entry {
     /// The size EventBridge counts against its limits.
     pub fn size(&self) -> usize {
-        entry_size(&self.source, &self.detail_type, &self.detail, &self.resources)
+        entry_size(
+            &self.source,
+            &self.detail_type,
+            &self.detail,
+            &self.resources,
+        )
     }
 }

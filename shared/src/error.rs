@@ -35,6 +35,12 @@ impl Error {
     }
 
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::PutEvents { transient: true, .. })
+        matches!(
+            self,
+            Error::PutEvents {
+                transient: true,
+                ..
+            }
+        )
     }
 }

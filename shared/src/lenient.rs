@@ -254,7 +254,10 @@ mod tests {
         assert!(matches!(o.id.0, Some(Cow::Borrowed("abc"))));
         assert_eq!(o.inner.get().and_then(|i| i.name.get()), Some("n"));
         assert_eq!(o.list.0, vec!["a", "b"]);
-        assert_eq!(read(r#"{"id":123456789012}"#).id.get(), Some("123456789012"));
+        assert_eq!(
+            read(r#"{"id":123456789012}"#).id.get(),
+            Some("123456789012")
+        );
         assert_eq!(read(r#"{"id":true}"#).id.get(), Some("true"));
     }
 

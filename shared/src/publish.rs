@@ -175,7 +175,12 @@ impl<P: Publisher> Delivering<'_, P> {
                 }
                 Err(e) => {
                     let f = EntryFailure {
-                        code: if e.is_transient() { "CallFailed" } else { "CallRefused" }.into(),
+                        code: if e.is_transient() {
+                            "CallFailed"
+                        } else {
+                            "CallRefused"
+                        }
+                        .into(),
                         message: e.to_string(),
                     };
                     if e.is_transient() {

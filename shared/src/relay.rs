@@ -390,16 +390,13 @@ impl Relay {
             let size = entry_size("", "", &detail, &resources) + fixed;
             (detail, size)
         };
-        let (mut detail, mut size) = size_with(raw, &enrichment);
+        let (mut detail, size) = size_with(raw, &enrichment);
         if size > limit {
             enrichment.mark_truncated(&[size::detail_pointer(MALFORMED_RAW_KEY)]);
-            // Escaping makes the JSON text longer than the raw text, so shrink
-            // by the excess until it fits.
-            let mut keep = raw.len();
-            while size > limit && keep > 0 {
-                keep = keep.saturating_sub(size - limit);
-                (detail, size) = size_with(size::prefix_within(raw, keep), &enrichment);
-            }
+            let (_, without_raw) = size_with("", &enrichment);
+            let room = limit.saturating_sub(without_raw);
+            let kept = size::longest_prefix_within(raw, room);
+            (detail, _) = size_with(kept, &enrichment);
         }
         let time = parse_time(envelope.time.non_empty()).unwrap_or(received.time);
         Prepared::Entry(Box::new(PreparedEntry {

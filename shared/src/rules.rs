@@ -15,7 +15,9 @@ use wildmatch::WildMatch;
 pub const DEFAULT_RULES: &str = include_str!("../../config/rules.toml");
 
 /// The category buses, one per category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     Identity,
@@ -318,7 +320,10 @@ mod tests {
     #[test]
     fn first_match_wins_and_patterns_work() {
         let t = table(SMALL).unwrap();
-        assert_eq!(t.classify(facts("ec2", "AuthorizeSecurityGroupIngress")).id, "ec2-sg");
+        assert_eq!(
+            t.classify(facts("ec2", "AuthorizeSecurityGroupIngress")).id,
+            "ec2-sg"
+        );
         assert_eq!(t.classify(facts("ec2", "CreateSnapshot")).id, "snap");
         assert_eq!(t.classify(facts("ec2", "CreateSnapshots")).id, "ec2");
         assert_eq!(t.classify(facts("ec2", "CopyImage")).id, "snap");
@@ -365,7 +370,10 @@ mod tests {
         assert!(table(twice).unwrap_err().to_string().contains("used twice"));
 
         let early = "[[rule]]\nid = \"a\"\ncategory = \"other\"\n[[rule]]\nid = \"b\"\ncategory = \"other\"\n";
-        assert!(table(early).unwrap_err().to_string().contains("never match"));
+        assert!(table(early)
+            .unwrap_err()
+            .to_string()
+            .contains("never match"));
 
         let bad_category = "[[rule]]\nid = \"a\"\ncategory = \"nope\"\n";
         assert!(table(bad_category).is_err());

@@ -209,7 +209,10 @@ impl Settings {
 fn check_source(name: &'static str, source: &str) -> Result<(), Error> {
     let reason = if source.len() > 256 {
         Some("is longer than the 256 characters EventBridge allows".to_owned())
-    } else if source.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws.")) {
+    } else if source
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("aws."))
+    {
         Some(format!(
             "{source:?} starts with \"aws.\", which EventBridge reserves for AWS services and refuses on PutEvents"
         ))
@@ -257,13 +260,19 @@ mod tests {
     #[test]
     fn variables_override_defaults() {
         let s = settings(&[
-            ("TRAILRELAY_BUS_DATA", "arn:aws:events:us-east-1:111111111111:event-bus/d"),
+            (
+                "TRAILRELAY_BUS_DATA",
+                "arn:aws:events:us-east-1:111111111111:event-bus/d",
+            ),
             ("TRAILRELAY_SOURCE", "acme.relay"),
             ("TRAILRELAY_MAX_ENTRY_BYTES", "262144"),
             ("TRAILRELAY_MAX_REQUEST_BYTES", "262144"),
         ])
         .unwrap();
-        assert_eq!(s.bus(Category::Data), "arn:aws:events:us-east-1:111111111111:event-bus/d");
+        assert_eq!(
+            s.bus(Category::Data),
+            "arn:aws:events:us-east-1:111111111111:event-bus/d"
+        );
         assert_eq!(s.source, "acme.relay");
         assert_eq!(s.limits.max_entry_bytes, 262144);
     }

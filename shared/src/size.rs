@@ -127,6 +127,23 @@ pub fn prefix_within(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The longest prefix of `text` whose JSON string form (without its
+/// quotes) takes at most `room` bytes. Escaping makes the JSON form longer
+/// than the text, by how much depends on the text, so search for it.
+pub fn longest_prefix_within(text: &str, room: usize) -> &str {
+    let json_len = |s: &str| serde_json::to_string(s).map_or(usize::MAX, |j| j.len() - 2);
+    let (mut fits, mut too_long) = (0, text.len() + 1);
+    while too_long - fits > 1 {
+        let mid = (fits + too_long) / 2;
+        if json_len(prefix_within(text, mid)) <= room {
+            fits = mid;
+        } else {
+            too_long = mid;
+        }
+    }
+    prefix_within(text, fits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,14 +152,23 @@ mod tests {
     #[test]
     fn entry_size_counts_as_aws_does() {
         let resources = vec!["arn:a".to_owned(), "arn:bc".to_owned()];
-        assert_eq!(entry_size("src", "dt", "{}", &resources), 14 + 3 + 2 + 2 + 5 + 6);
+        assert_eq!(
+            entry_size("src", "dt", "{}", &resources),
+            14 + 3 + 2 + 2 + 5 + 6
+        );
         assert_eq!(entry_size("é", "", "", &[]), 14 + 2);
     }
 
     #[test]
     fn splice_keeps_the_object_and_adds_one_key() {
-        assert_eq!(splice_enrichment(r#"{"a": 1 }"#, "{}"), r#"{"a": 1,"enrichment":{}}"#);
-        assert_eq!(splice_enrichment("{ }", r#"{"x":1}"#), r#"{"enrichment":{"x":1}}"#);
+        assert_eq!(
+            splice_enrichment(r#"{"a": 1 }"#, "{}"),
+            r#"{"a": 1,"enrichment":{}}"#
+        );
+        assert_eq!(
+            splice_enrichment("{ }", r#"{"x":1}"#),
+            r#"{"enrichment":{"x":1}}"#
+        );
         let spliced = splice_enrichment("{\n \"a\": [1, {\"b\": \"}\"}]\n}\n", "{}");
         let v: Value = serde_json::from_str(&spliced).unwrap();
         assert_eq!(v, json!({"a": [1, {"b": "}"}], "enrichment": {}}));
@@ -185,16 +211,28 @@ mod tests {
         let mut r = record(json!({"big": "z".repeat(3000), "small": "s"}));
         let mut res = vec!["r".repeat(1000)];
         let pointers = trim_to_fit(&mut r, &mut res, &mut |m, res, _| {
-            serde_json::to_string(m).unwrap().len() + res.iter().map(String::len).sum::<usize>() <= 200
+            serde_json::to_string(m).unwrap().len() + res.iter().map(String::len).sum::<usize>()
+                <= 200
         });
         assert_eq!(pointers, vec!["/detail/big", "/resources"]);
         assert_eq!(r["small"], "s");
         assert!(res[0].contains("1000 bytes"));
 
         let mut r = record(json!({"a": "s", "b": "t"}));
-        let pointers = trim_to_fit(&mut r, &mut vec![], &mut |_, _, p| p.contains(&"/detail".to_owned()));
+        let pointers = trim_to_fit(&mut r, &mut vec![], &mut |_, _, p| {
+            p.contains(&"/detail".to_owned())
+        });
         assert_eq!(pointers, vec!["/detail"]);
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn longest_prefix_counts_escapes() {
+        assert_eq!(longest_prefix_within("a\"b", 3), "a\"");
+        assert_eq!(longest_prefix_within("a\"b", 2), "a");
+        assert_eq!(longest_prefix_within("ab", 100), "ab");
+        assert_eq!(longest_prefix_within("éé", 3), "é");
+        assert_eq!(longest_prefix_within("x", 0), "");
     }
 
     #[test]

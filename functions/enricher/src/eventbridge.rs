@@ -45,7 +45,8 @@ fn request_entry(entry: &Entry) -> PutEventsRequestEntry {
 
 impl Publisher for EventBridgePublisher {
     async fn put_events(&self, entries: &[&Entry]) -> Result<Vec<Option<EntryFailure>>, Error> {
-        let request: Vec<PutEventsRequestEntry> = entries.iter().map(|e| request_entry(e)).collect();
+        let request: Vec<PutEventsRequestEntry> =
+            entries.iter().map(|e| request_entry(e)).collect();
         let output = self
             .client
             .put_events()

@@ -258,7 +258,10 @@ fn note_prepared(entry: &PreparedEntry, counters: &mut Counters) {
     }
     if entry.has(Signal::Truncated) {
         counters.truncated += 1;
-        tracing::warn!(event_id = entry.event_id.as_deref(), "trimmed to fit the size limit");
+        tracing::warn!(
+            event_id = entry.event_id.as_deref(),
+            "trimmed to fit the size limit"
+        );
     }
     if entry.has(Signal::UnknownAccount) {
         counters.unknown_account += 1;
