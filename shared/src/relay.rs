@@ -129,6 +129,11 @@ impl Relay {
     /// relay does with it. Never fails: what cannot be read becomes an entry
     /// on the `other` bus marked `malformed_input`.
     pub fn prepare(&self, raw: &str, received: &ReceivedAt) -> Prepared {
+        // Serde would read a JSON array into the envelope's fields by position.
+        if !raw.trim_start().starts_with('{') {
+            let reason = "input is not a JSON object".to_owned();
+            return self.malformed(raw, reason, None, received);
+        }
         let envelope: Envelope = match serde_json::from_str(raw) {
             Ok(envelope) => envelope,
             Err(e) => {

@@ -226,6 +226,18 @@ proptest! {
     }
 
     #[test]
+    fn any_json_input_yields_an_entry_whose_detail_is_an_object(input in json_value()) {
+        let relay = relay_with_limit(MIN_MAX_ENTRY_BYTES);
+        if let Prepared::Entry(e) = relay.prepare(&input.to_string(), &ReceivedAt::now()) {
+            let detail: Value = serde_json::from_str(&e.entry.detail).unwrap();
+            prop_assert!(detail["enrichment"].is_object());
+            if !input.is_object() {
+                prop_assert!(e.malformed.is_some());
+            }
+        }
+    }
+
+    #[test]
     fn any_text_yields_an_entry_or_a_stated_outcome(text in ".{0,300}") {
         let relay = relay_with_limit(MIN_MAX_ENTRY_BYTES);
         match relay.prepare(&text, &ReceivedAt::now()) {

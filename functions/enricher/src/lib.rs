@@ -85,6 +85,10 @@ impl<P: Publisher> Enricher<P> {
         Enricher { relay, publisher }
     }
 
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
     /// Handles one invocation's payload. The counters are returned in every
     /// case, so the caller can emit them even when the invocation fails.
     pub async fn handle(
