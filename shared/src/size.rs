@@ -63,6 +63,10 @@ pub fn detail_pointer(key: &str) -> String {
 pub const RESOURCES_POINTER: &str = "/resources";
 pub const DETAIL_POINTER: &str = "/detail";
 
+/// Says whether an entry with this record, these resources and these
+/// trimmed pointers fits the limit.
+pub type Fits<'a> = dyn FnMut(&Map<String, Value>, &[String], &[String]) -> bool + 'a;
+
 /// Trims `record` and `resources` by the rule above until `fits` says the
 /// entry fits, and returns the pointers of what was trimmed. `fits` sees the
 /// record, the resources and the pointers so far (the enrichment names them,
@@ -70,7 +74,7 @@ pub const DETAIL_POINTER: &str = "/detail";
 pub fn trim_to_fit(
     record: &mut Map<String, Value>,
     resources: &mut Vec<String>,
-    fits: &mut dyn FnMut(&Map<String, Value>, &[String], &[String]) -> bool,
+    fits: &mut Fits<'_>,
 ) -> Vec<String> {
     let mut pointers = Vec::new();
     if fits(record, resources, &pointers) {

@@ -511,8 +511,7 @@ fn control_and_loop_events_make_no_entry() {
 fn malformed_inputs_go_to_other_with_their_raw_text() {
     let all = prepared();
     let (line, _) = all
-        .iter()
-        .map(|(_, v)| v)
+        .values()
         .find(|(l, _)| l.starts_with("this line"))
         .unwrap();
     let relay = relay();
