@@ -4,8 +4,14 @@ use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/events.jsonl");
-const SCHEMA_COPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/enrichment.schema.json");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/events.jsonl"
+);
+const SCHEMA_COPY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/enrichment.schema.json"
+);
 
 fn trailrelay(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trailrelay"))
@@ -19,7 +25,12 @@ fn trailrelay(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("the binary runs");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -47,14 +58,35 @@ fn route_writes_one_entry_per_event_in_input_order() {
     assert!(stderr(&out).contains("refused"));
     assert!(stderr(&out).contains("trailrelay Heartbeat consumed"));
     for entry in &lines {
-        let keys: Vec<&str> = entry.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["EventBusName", "Source", "DetailType", "Detail", "Time", "Resources"]);
+        let keys: Vec<&str> = entry
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "EventBusName",
+                "Source",
+                "DetailType",
+                "Detail",
+                "Time",
+                "Resources"
+            ]
+        );
         let detail: Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
         assert!(detail["enrichment"].is_object());
     }
     // Input order: the first fixture comes out first, the bare record last.
-    assert!(lines[0]["Detail"].as_str().unwrap().contains("evt-createuser"));
-    assert!(lines.last().unwrap()["Detail"].as_str().unwrap().contains("evt-bare-record"));
+    assert!(lines[0]["Detail"]
+        .as_str()
+        .unwrap()
+        .contains("evt-createuser"));
+    assert!(lines.last().unwrap()["Detail"]
+        .as_str()
+        .unwrap()
+        .contains("evt-bare-record"));
 }
 
 #[test]
@@ -62,17 +94,28 @@ fn route_reads_stdin_and_never_panics_on_bad_lines() {
     let input = "not json\n\n{\"detail\":5}\n\u{0}\u{1}garbage\n[]\n";
     let out = trailrelay(&["route", "-"], Some(input));
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 4, "blank lines are skipped, every other line yields an entry");
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "blank lines are skipped, every other line yields an entry"
+    );
     for entry in lines {
         assert_eq!(entry["EventBusName"], "trailrelay-other");
-        assert!(entry["Detail"].as_str().unwrap().contains("malformed_input"));
+        assert!(entry["Detail"]
+            .as_str()
+            .unwrap()
+            .contains("malformed_input"));
     }
 }
 
 #[test]
 fn every_enrichment_validates_against_the_published_schema() {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA_COPY).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(SCHEMA_COPY).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let out = trailrelay(&["route", FIXTURES], None);
     let mut checked = 0;
@@ -95,7 +138,10 @@ fn the_checked_in_schema_is_what_the_binary_prints() {
     assert!(out.status.success());
     let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let copy: Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA_COPY).unwrap()).unwrap();
-    assert_eq!(printed, copy, "run `make schema` to refresh docs/enrichment.schema.json");
+    assert_eq!(
+        printed, copy,
+        "run `make schema` to refresh docs/enrichment.schema.json"
+    );
 }
 
 #[test]
@@ -106,10 +152,17 @@ fn explain_says_what_it_decided_and_sums_up() {
     assert!(text.contains("identity   rule=console-sign-in bus=trailrelay-identity account=333333333333 (payments-prod) signals=[console_login_without_mfa,root_activity]"), "{text}");
     assert!(text.contains("refused"));
     assert!(text.contains("consumed   trailrelay Heartbeat"));
-    let summary: Vec<&str> = text.lines().filter(|l| l.starts_with("identity ") || l.starts_with("entries ")).collect();
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("identity ") || l.starts_with("entries "))
+        .collect();
     assert_eq!(summary.len(), 2, "{text}");
     assert!(summary[0].contains("trailrelay-identity"));
-    assert!(summary[1].starts_with("entries 43, refused 1, consumed 1, malformed 3"), "{}", summary[1]);
+    assert!(
+        summary[1].starts_with("entries 43, refused 1, consumed 1, malformed 3"),
+        "{}",
+        summary[1]
+    );
 }
 
 #[test]
@@ -117,8 +170,15 @@ fn a_bad_rule_table_is_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("trailrelay-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rules = dir.join("rules.toml");
-    std::fs::write(&rules, "[[rule]]\nid = \"s3\"\ncategory = \"data\"\nservices = [\"s3\"]\n").unwrap();
-    let out = trailrelay(&["route", "--config", rules.to_str().unwrap(), FIXTURES], None);
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"s3\"\ncategory = \"data\"\nservices = [\"s3\"]\n",
+    )
+    .unwrap();
+    let out = trailrelay(
+        &["route", "--config", rules.to_str().unwrap(), FIXTURES],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.starts_with("trailrelay: error: rule table"), "{err}");
@@ -127,7 +187,10 @@ fn a_bad_rule_table_is_a_clear_error() {
 
     let accounts = dir.join("accounts.json");
     std::fs::write(&accounts, "{\"accounts\": {\"abc\": {}}}").unwrap();
-    let out = trailrelay(&["route", "--accounts", accounts.to_str().unwrap(), FIXTURES], None);
+    let out = trailrelay(
+        &["route", "--accounts", accounts.to_str().unwrap(), FIXTURES],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("12-digit"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).ok();
@@ -137,7 +200,11 @@ fn a_bad_rule_table_is_a_clear_error() {
 fn an_unreadable_input_is_a_clear_error() {
     let out = trailrelay(&["route", "/nonexistent/events.jsonl"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot read /nonexistent/events.jsonl"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read /nonexistent/events.jsonl"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -151,10 +218,25 @@ fn a_custom_rule_table_and_directory_are_used() {
     )
     .unwrap();
     let accounts = dir.join("accounts.json");
-    std::fs::write(&accounts, r#"{"accounts": {"333333333333": {"name": "renamed"}}}"#).unwrap();
-    let line = std::fs::read_to_string(FIXTURES).unwrap().lines().next().unwrap().to_owned();
+    std::fs::write(
+        &accounts,
+        r#"{"accounts": {"333333333333": {"name": "renamed"}}}"#,
+    )
+    .unwrap();
+    let line = std::fs::read_to_string(FIXTURES)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
     let out = trailrelay(
-        &["route", "--config", rules.to_str().unwrap(), "--accounts", accounts.to_str().unwrap()],
+        &[
+            "route",
+            "--config",
+            rules.to_str().unwrap(),
+            "--accounts",
+            accounts.to_str().unwrap(),
+        ],
         Some(&line),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -174,5 +256,9 @@ fn an_aws_output_source_is_refused_at_start_up() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("TRAILRELAY_SOURCE"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("TRAILRELAY_SOURCE"),
+        "{}",
+        stderr(&out)
+    );
 }

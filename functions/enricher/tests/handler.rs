@@ -164,7 +164,10 @@ async fn a_direct_event_goes_to_its_category_bus() {
     let e = enricher(FakeEventBridge::accepting(), settings());
     let (result, counters) = e.handle(&fixture("fx-iam-create-user"), deadline(30)).await;
     let response = serde_json::to_value(result.unwrap()).unwrap();
-    assert_eq!(response, json!({"outcome": "delivered", "eventId": "evt-createuser"}));
+    assert_eq!(
+        response,
+        json!({"outcome": "delivered", "eventId": "evt-createuser"})
+    );
     let accepted = e_publisher(&e).accepted();
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].event_bus_name, "trailrelay-identity");
@@ -186,12 +189,19 @@ async fn a_direct_event_that_cannot_be_delivered_fails_the_invocation() {
     match result {
         Err(err @ EnricherError::NotDelivered { .. }) => {
             assert_eq!(err.kind(), "trailrelay.NotDelivered");
-            assert!(err.to_string().contains("NotAuthorizedForSourceException"), "{err}");
+            assert!(
+                err.to_string().contains("NotAuthorizedForSourceException"),
+                "{err}"
+            );
             assert!(err.to_string().contains("evt-createuser"), "{err}");
         }
         other => panic!("expected NotDelivered, got {other:?}"),
     }
-    assert_eq!(e.publisher().offers_of("evt-createuser"), 1, "permanent: not retried");
+    assert_eq!(
+        e.publisher().offers_of("evt-createuser"),
+        1,
+        "permanent: not retried"
+    );
     assert_eq!(counters.failed, 1);
     assert_balanced(&counters);
 }
@@ -200,10 +210,16 @@ async fn a_direct_event_that_cannot_be_delivered_fails_the_invocation() {
 async fn direct_loop_and_heartbeat_events_are_not_published() {
     let e = enricher(FakeEventBridge::accepting(), settings());
     let (result, counters) = e.handle(&fixture("fx-own-output"), deadline(30)).await;
-    assert_eq!(serde_json::to_value(result.unwrap()).unwrap()["outcome"], "refused");
+    assert_eq!(
+        serde_json::to_value(result.unwrap()).unwrap()["outcome"],
+        "refused"
+    );
     assert_eq!(counters.refused, 1);
     let (result, counters) = e.handle(&fixture("fx-heartbeat"), deadline(30)).await;
-    assert_eq!(serde_json::to_value(result.unwrap()).unwrap()["outcome"], "consumed");
+    assert_eq!(
+        serde_json::to_value(result.unwrap()).unwrap()["outcome"],
+        "consumed"
+    );
     assert_eq!(counters.consumed, 1);
     assert!(e.publisher().accepted().is_empty());
 }
@@ -249,7 +265,13 @@ async fn an_sqs_batch_delivers_every_kind_of_input() {
         .unwrap();
     assert!(test_event.detail.contains("\"test_event\""));
     assert_eq!(
-        (counters.events_in, counters.delivered, counters.refused, counters.consumed, counters.malformed),
+        (
+            counters.events_in,
+            counters.delivered,
+            counters.refused,
+            counters.consumed,
+            counters.malformed
+        ),
         (5, 3, 1, 1, 1)
     );
     assert_balanced(&counters);
@@ -273,7 +295,10 @@ async fn partial_transient_failures_are_retried_until_accepted() {
         .enumerate()
         .map(|(i, l)| (format!("m{i}"), l.to_owned()))
         .collect();
-    let refs: Vec<(&str, String)> = bodies.iter().map(|(i, b)| (i.as_str(), b.clone())).collect();
+    let refs: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
     let (result, counters) = e.handle(&sqs_batch(&refs), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!(e.publisher().accepted().len(), 30);
@@ -320,7 +345,10 @@ async fn transient_failures_past_the_deadline_are_reported_not_lost() {
     assert_eq!(failed, vec!["a", "b"]);
     assert!(Instant::now() < end, "returned after the deadline");
     assert!(Instant::now() > start);
-    assert!(e.publisher().offers_of("evt-createuser") > 1, "it was retried");
+    assert!(
+        e.publisher().offers_of("evt-createuser") > 1,
+        "it was retried"
+    );
     assert_eq!(counters.failed, 2);
     assert_balanced(&counters);
 }
@@ -328,10 +356,10 @@ async fn transient_failures_past_the_deadline_are_reported_not_lost() {
 #[tokio::test(start_paused = true)]
 async fn whole_call_errors_are_retried_when_transient() {
     let fake = FakeEventBridge::accepting();
-    fake.call_errors
-        .lock()
-        .unwrap()
-        .extend([Error::put_events(true, "HTTP 503"), Error::put_events(true, "throttled")]);
+    fake.call_errors.lock().unwrap().extend([
+        Error::put_events(true, "HTTP 503"),
+        Error::put_events(true, "throttled"),
+    ]);
     let e = enricher(fake, settings());
     let (result, counters) = e.handle(&fixture("fx-iam-create-user"), deadline(30)).await;
     assert!(result.is_ok(), "{result:?}");
@@ -354,7 +382,9 @@ async fn a_hanging_endpoint_is_given_up_on_before_the_deadline() {
     fake.hang = true;
     let e = enricher(fake, settings());
     let end = deadline(3);
-    let (result, counters) = e.handle(&sqs_batch(&[("a", fixture("fx-iam-create-user"))]), end).await;
+    let (result, counters) = e
+        .handle(&sqs_batch(&[("a", fixture("fx-iam-create-user"))]), end)
+        .await;
     assert_eq!(batch_failures(&result), vec!["a"]);
     assert!(Instant::now() < end);
     assert_balanced(&counters);
@@ -366,9 +396,19 @@ async fn batches_hold_ten_entries_and_respect_the_byte_limit() {
     let bodies: Vec<(String, String)> = (0..25)
         .map(|i| (format!("m{i}"), fixture("fx-iam-create-user")))
         .collect();
-    let refs: Vec<(&str, String)> = bodies.iter().map(|(i, b)| (i.as_str(), b.clone())).collect();
+    let refs: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
     e.handle(&sqs_batch(&refs), deadline(30)).await.0.unwrap();
-    let mut counts: Vec<usize> = e.publisher().call_sizes.lock().unwrap().iter().map(|c| c.0).collect();
+    let mut counts: Vec<usize> = e
+        .publisher()
+        .call_sizes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.0)
+        .collect();
     counts.sort();
     assert_eq!(counts, vec![5, 10, 10]);
 
@@ -385,15 +425,22 @@ async fn batches_hold_ten_entries_and_respect_the_byte_limit() {
     let e = enricher(FakeEventBridge::accepting(), s);
     let mut big: Value = serde_json::from_str(&fixture("fx-iam-create-user")).unwrap();
     big["detail"]["requestParameters"] = json!({"policy": "x".repeat(40_000)});
-    let bodies: Vec<(String, String)> = (0..7).map(|i| (format!("m{i}"), big.to_string())).collect();
-    let refs: Vec<(&str, String)> = bodies.iter().map(|(i, b)| (i.as_str(), b.clone())).collect();
+    let bodies: Vec<(String, String)> =
+        (0..7).map(|i| (format!("m{i}"), big.to_string())).collect();
+    let refs: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
     let (result, counters) = e.handle(&sqs_batch(&refs), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!(counters.delivered, 7);
     let calls = e.publisher().call_sizes.lock().unwrap().clone();
     assert_eq!(calls.len(), 4, "{calls:?}");
     for (entries, bytes) in calls {
-        assert!(entries <= 2 && bytes <= limit, "{entries} entries, {bytes} bytes");
+        assert!(
+            entries <= 2 && bytes <= limit,
+            "{entries} entries, {bytes} bytes"
+        );
     }
 }
 
@@ -409,7 +456,10 @@ async fn calls_go_out_concurrently_within_the_bound() {
     let bodies: Vec<(String, String)> = (0..60)
         .map(|i| (format!("m{i}"), fixture("fx-ec2-create-vpc")))
         .collect();
-    let refs: Vec<(&str, String)> = bodies.iter().map(|(i, b)| (i.as_str(), b.clone())).collect();
+    let refs: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
     let (result, counters) = e.handle(&sqs_batch(&refs), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!(counters.delivered, 60);
@@ -420,17 +470,30 @@ async fn calls_go_out_concurrently_within_the_bound() {
 async fn a_failed_message_without_an_id_fails_the_whole_batch() {
     let fake = FakeEventBridge::new(Box::new(|_, _| failure("InvalidArgument")));
     let e = enricher(fake, settings());
-    let mut payload: Value = serde_json::from_str(&sqs_batch(&[("x", fixture("fx-iam-create-user"))])).unwrap();
-    payload["Records"][0].as_object_mut().unwrap().remove("messageId");
+    let mut payload: Value =
+        serde_json::from_str(&sqs_batch(&[("x", fixture("fx-iam-create-user"))])).unwrap();
+    payload["Records"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("messageId");
     let (result, _) = e.handle(&payload.to_string(), deadline(30)).await;
-    assert!(matches!(result, Err(EnricherError::UnidentifiedFailure { failed: 1 })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(EnricherError::UnidentifiedFailure { failed: 1 })
+        ),
+        "{result:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_sqs_message_without_a_body_is_malformed_not_lost() {
     let e = enricher(FakeEventBridge::accepting(), settings());
     let mut payload: Value = serde_json::from_str(&sqs_batch(&[("x", String::new())])).unwrap();
-    payload["Records"][0].as_object_mut().unwrap().remove("body");
+    payload["Records"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("body");
     let (result, counters) = e.handle(&payload.to_string(), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!((counters.malformed, counters.delivered), (1, 1));
