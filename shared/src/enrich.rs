@@ -150,6 +150,24 @@ pub struct Provenance<'a> {
     pub truncated: Vec<String>,
 }
 
+impl Actor<'_> {
+    /// The actor of input that says nothing about one.
+    pub fn unknown() -> Actor<'static> {
+        Actor {
+            kind: "Unknown",
+            arn: None,
+            principal_name: None,
+            account_id: None,
+            account: None,
+            is_root: false,
+            cross_account: false,
+            mfa: None,
+            invoked_by: None,
+            source_ip: None,
+        }
+    }
+}
+
 impl Enrichment<'_> {
     pub fn to_json(&self) -> String {
         // Serializing plain structs of strings, bools and string maps cannot fail.
@@ -384,18 +402,7 @@ mod tests {
             category: Category::Other,
             rule_id: "other",
             account: AccountContext::lookup(None, &dir),
-            actor: Actor {
-                kind: "Unknown",
-                arn: None,
-                principal_name: None,
-                account_id: None,
-                account: None,
-                is_root: false,
-                cross_account: false,
-                mfa: None,
-                invoked_by: None,
-                source_ip: None,
-            },
+            actor: Actor::unknown(),
             signals: vec![Signal::AccessDenied, Signal::UnknownAccount],
             provenance: Provenance {
                 event_id: None,

@@ -140,6 +140,17 @@ fn sqs_batch(bodies: &[(&str, String)]) -> String {
     json!({ "Records": records }).to_string()
 }
 
+/// A batch of these bodies, named m0, m1, ...
+fn sqs_numbered(bodies: impl IntoIterator<Item = String>) -> String {
+    let named: Vec<(String, String)> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| (format!("m{i}"), body))
+        .collect();
+    let refs: Vec<(&str, String)> = named.iter().map(|(i, b)| (i.as_str(), b.clone())).collect();
+    sqs_batch(&refs)
+}
+
 fn deadline(secs: u64) -> Instant {
     Instant::now() + Duration::from_secs(secs)
 }
@@ -289,17 +300,8 @@ async fn partial_transient_failures_are_retried_until_accepted() {
         }
     }));
     let e = enricher(fake, settings());
-    let bodies: Vec<(String, String)> = EVENTS
-        .lines()
-        .take(30)
-        .enumerate()
-        .map(|(i, l)| (format!("m{i}"), l.to_owned()))
-        .collect();
-    let refs: Vec<(&str, String)> = bodies
-        .iter()
-        .map(|(i, b)| (i.as_str(), b.clone()))
-        .collect();
-    let (result, counters) = e.handle(&sqs_batch(&refs), deadline(30)).await;
+    let bodies = EVENTS.lines().take(30).map(str::to_owned);
+    let (result, counters) = e.handle(&sqs_numbered(bodies), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!(e.publisher().accepted().len(), 30);
     assert!(counters.retried > 0, "{counters:?}");
@@ -393,14 +395,11 @@ async fn a_hanging_endpoint_is_given_up_on_before_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn batches_hold_ten_entries_and_respect_the_byte_limit() {
     let e = enricher(FakeEventBridge::accepting(), settings());
-    let bodies: Vec<(String, String)> = (0..25)
-        .map(|i| (format!("m{i}"), fixture("fx-iam-create-user")))
-        .collect();
-    let refs: Vec<(&str, String)> = bodies
-        .iter()
-        .map(|(i, b)| (i.as_str(), b.clone()))
-        .collect();
-    e.handle(&sqs_batch(&refs), deadline(30)).await.0.unwrap();
+    let bodies = (0..25).map(|_| fixture("fx-iam-create-user"));
+    e.handle(&sqs_numbered(bodies), deadline(30))
+        .await
+        .0
+        .unwrap();
     let mut counts: Vec<usize> = e
         .publisher()
         .call_sizes
@@ -425,13 +424,8 @@ async fn batches_hold_ten_entries_and_respect_the_byte_limit() {
     let e = enricher(FakeEventBridge::accepting(), s);
     let mut big: Value = serde_json::from_str(&fixture("fx-iam-create-user")).unwrap();
     big["detail"]["requestParameters"] = json!({"policy": "x".repeat(40_000)});
-    let bodies: Vec<(String, String)> =
-        (0..7).map(|i| (format!("m{i}"), big.to_string())).collect();
-    let refs: Vec<(&str, String)> = bodies
-        .iter()
-        .map(|(i, b)| (i.as_str(), b.clone()))
-        .collect();
-    let (result, counters) = e.handle(&sqs_batch(&refs), deadline(30)).await;
+    let bodies = (0..7).map(|_| big.to_string());
+    let (result, counters) = e.handle(&sqs_numbered(bodies), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!(counters.delivered, 7);
     let calls = e.publisher().call_sizes.lock().unwrap().clone();
@@ -453,14 +447,8 @@ async fn calls_go_out_concurrently_within_the_bound() {
         ..settings()
     };
     let e = enricher(fake, s);
-    let bodies: Vec<(String, String)> = (0..60)
-        .map(|i| (format!("m{i}"), fixture("fx-ec2-create-vpc")))
-        .collect();
-    let refs: Vec<(&str, String)> = bodies
-        .iter()
-        .map(|(i, b)| (i.as_str(), b.clone()))
-        .collect();
-    let (result, counters) = e.handle(&sqs_batch(&refs), deadline(30)).await;
+    let bodies = (0..60).map(|_| fixture("fx-ec2-create-vpc"));
+    let (result, counters) = e.handle(&sqs_numbered(bodies), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
     assert_eq!(counters.delivered, 60);
     assert_eq!(e.publisher().max_in_flight.load(Ordering::SeqCst), 3);
