@@ -4,6 +4,8 @@
 //! says for people what it decided, `schema` prints the JSON Schema of the
 //! enrichment. All of it runs the same library code as the Lambda.
 
+mod template;
+
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -30,6 +32,12 @@ enum Command {
     Explain(Inputs),
     /// Print the JSON Schema of the `enrichment` object.
     Schema,
+    /// Check that a SAM template's buses, enricher environment and role agree with the categories.
+    CheckTemplate {
+        /// The security account's SAM template.
+        #[arg(value_name = "FILE", default_value = "template.yaml")]
+        template: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -53,6 +61,10 @@ enum CliError {
     Input { path: String, source: io::Error },
     #[error("cannot write the output: {0}")]
     Output(io::Error),
+    #[error("{path} is not a readable template: {reason}")]
+    Template { path: String, reason: String },
+    #[error("{failed} check(s) of {path} failed")]
+    TemplateDisagrees { path: String, failed: usize },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +73,7 @@ fn main() -> ExitCode {
         Command::Route(inputs) => run(&inputs, route),
         Command::Explain(inputs) => run(&inputs, explain),
         Command::Schema => schema(),
+        Command::CheckTemplate { template } => check_template(&template),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -221,4 +234,28 @@ fn schema() -> Result<(), CliError> {
         .map_err(|e| CliError::Output(e.into()))?;
     let mut out = io::stdout().lock();
     writeln!(out, "{text}").map_err(CliError::Output)
+}
+
+fn check_template(path: &std::path::Path) -> Result<(), CliError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Input {
+        path: shown.clone(),
+        source,
+    })?;
+    let findings = template::check(&text).map_err(|e| CliError::Template {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut out = io::stdout().lock();
+    for f in &findings {
+        let mark = if f.ok { "ok  " } else { "FAIL" };
+        writeln!(out, "{mark} {}: {}", f.check, f.detail).map_err(CliError::Output)?;
+    }
+    match findings.iter().filter(|f| !f.ok).count() {
+        0 => Ok(()),
+        failed => Err(CliError::TemplateDisagrees {
+            path: shown,
+            failed,
+        }),
+    }
 }
