@@ -1,0 +1,359 @@
+"""Least-privilege and wiring checks of template.yaml and member-account.yaml.
+
+cfn-lint, sam validate and checkov do not know what trailrelay needs: that
+only the organization may forward, only the enricher may publish, every
+queue EventBridge writes to admits only its rule, and the runtime and
+architecture are the ones we build for. These tests read the templates and
+say so.
+"""
+import itertools
+import os
+
+import pytest
+from cfnlint.decode import decode_str
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CATEGORIES = ["identity", "network", "data", "compute", "audit", "governance", "other"]
+
+
+def load(name):
+    with open(os.path.join(ROOT, name)) as f:
+        template, problems = decode_str(f.read())
+    assert not problems, problems
+    return template
+
+
+SECURITY = load("template.yaml")
+MEMBER = load("member-account.yaml")
+
+
+def resources(template, kind=None):
+    return {k: v for k, v in template["Resources"].items() if kind is None or v["Type"] == kind}
+
+
+def branches(value):
+    """Both outcomes of an Fn::If (recursively), or the value itself."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        _, yes, no = value["Fn::If"]
+        return branches(yes) + branches(no)
+    return [value]
+
+
+def statements(document):
+    out = []
+    for s in document["Statement"]:
+        out.extend(b for b in branches(s) if b != {"Ref": "AWS::NoValue"})
+    return out
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def iam_statements(template):
+    """Every statement of every IAM role policy, with where it came from."""
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for s in statements(policy["PolicyDocument"]):
+                yield name, s
+
+
+def sub(text):
+    return {"Fn::Sub": text}
+
+
+def bus_arn(suffix):
+    return sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${NamePrefix}-" + suffix)
+
+
+# --- the ingest bus ---------------------------------------------------------
+
+def test_only_the_organization_may_put_events_on_the_ingest_bus():
+    policy = resources(SECURITY)["IngestBus"]["Properties"]["Policy"]
+    [statement] = statements(policy)
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == bus_arn("ingest")
+    for condition in branches(statement["Condition"]):
+        assert condition["StringEquals"] == {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
+        assert "aws:SourceAccount" not in str(condition), "no account lists in the bus policy"
+    narrowed = branches(statement["Condition"])[0]
+    assert narrowed["ForAnyValue:StringLike"] == {"aws:PrincipalOrgPaths": {"Ref": "OrganizationPaths"}}
+
+
+def test_the_ingest_bus_is_archived():
+    archive = resources(SECURITY, "AWS::Events::Archive")["IngestArchive"]["Properties"]
+    assert archive["SourceArn"] == {"Fn::GetAtt": ["IngestBus", "Arn"]}
+    assert archive["RetentionDays"] == {"Ref": "ArchiveRetentionDays"}
+
+
+# --- event patterns ------------------------------------------------------------
+
+def matches(pattern, event, parameters):
+    """A small EventBridge matcher for the pattern forms the templates use
+    (exact strings, Ref parameters, prefix and suffix); moto cannot test
+    patterns, and the templates must be right before anything is deployed."""
+    for field, allowed in pattern.items():
+        value = event[field]
+        def one(rule):
+            if isinstance(rule, str):
+                return value == rule
+            if "Ref" in rule:
+                return value == parameters[rule["Ref"]]
+            if "prefix" in rule:
+                return value.startswith(rule["prefix"])
+            if "suffix" in rule:
+                return value.endswith(rule["suffix"])
+            raise AssertionError(f"pattern form not understood: {rule}")
+        if not any(one(r) for r in allowed):
+            return False
+    return True
+
+
+DEFAULTS = {"ControlSource": "trailrelay.control", "EventSource": "trailrelay"}
+CLOUDTRAIL_DETAIL_TYPES = [
+    "AWS API Call via CloudTrail",
+    "AWS Console Sign In via CloudTrail",
+    "AWS Service Event via CloudTrail",
+    "AWS Console Action via CloudTrail",
+    "AWS Insight via CloudTrail",
+]
+
+
+@pytest.mark.parametrize("template,rule", [(SECURITY, "IngestRule"), (MEMBER, "ForwardRule")])
+def test_rules_take_cloudtrail_and_control_events_and_never_our_output(template, rule):
+    pattern = resources(template)[rule]["Properties"]["EventPattern"]
+    for detail_type in CLOUDTRAIL_DETAIL_TYPES:
+        for source in ["aws.iam", "aws.ec2", "aws.signin", "aws.cloudtrail"]:
+            assert matches(pattern, {"source": source, "detail-type": detail_type}, DEFAULTS)
+    for detail_type in ["trailrelay Test Event", "trailrelay Heartbeat"]:
+        assert matches(pattern, {"source": "trailrelay.control", "detail-type": detail_type}, DEFAULTS)
+    for detail_type in CLOUDTRAIL_DETAIL_TYPES + ["trailrelay Test Event"]:
+        assert not matches(pattern, {"source": "trailrelay", "detail-type": detail_type}, DEFAULTS)
+    assert not matches(pattern, {"source": "aws.events", "detail-type": "Scheduled Event"}, DEFAULTS)
+
+
+@pytest.mark.parametrize("template,rule", [(SECURITY, "IngestRule"), (MEMBER, "ForwardRule")])
+def test_read_only_events_follow_the_parameter(template, rule):
+    state = resources(template)[rule]["Properties"]["State"]
+    assert state == {"Fn::If": ["IncludeReadOnly", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS", "ENABLED"]}
+    assert template["Conditions"]["IncludeReadOnly"] == {
+        "Fn::Equals": [{"Ref": "IncludeReadOnlyEvents"}, "true"]}
+    assert template["Parameters"]["IncludeReadOnlyEvents"]["Default"] == "true"
+
+
+def test_the_relay_source_parameters_refuse_aws_sources():
+    import re
+    for template in (SECURITY, MEMBER):
+        for name in ("EventSource", "ControlSource"):
+            if name not in template["Parameters"]:
+                continue
+            allowed = re.compile(template["Parameters"][name]["AllowedPattern"])
+            assert allowed.match(template["Parameters"][name]["Default"])
+            assert not allowed.match("aws.trailrelay")
+
+
+# --- rule targets and the queues EventBridge writes to ----------------------------
+
+def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy():
+    for template in (SECURITY, MEMBER):
+        for name, rule in resources(template, "AWS::Events::Rule").items():
+            for target in itertools.chain.from_iterable(branches(t) for t in rule["Properties"]["Targets"]):
+                assert "Arn" in target["DeadLetterConfig"], name
+                assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0, name
+
+
+def queues_written_by_rules(template):
+    """(queue resource, rule resource) for every target or DLQ of a rule."""
+    for rule_name, rule in resources(template, "AWS::Events::Rule").items():
+        for target in itertools.chain.from_iterable(branches(t) for t in rule["Properties"]["Targets"]):
+            for arn in (target["Arn"], target["DeadLetterConfig"]["Arn"]):
+                if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                    queue = arn["Fn::GetAtt"][0]
+                    if resources(template)[queue]["Type"] == "AWS::SQS::Queue":
+                        yield queue, rule_name
+
+
+def test_queues_admit_only_the_rule_that_writes_to_them():
+    for template in (SECURITY, MEMBER):
+        pairs = list(queues_written_by_rules(template))
+        assert pairs
+        policies = resources(template, "AWS::SQS::QueuePolicy").values()
+        for queue, rule in pairs:
+            [policy] = [p for p in policies if p["Properties"]["Queues"] == [{"Ref": queue}]]
+            [statement] = statements(policy["Properties"]["PolicyDocument"])
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            assert statement["Action"] == "sqs:SendMessage"
+            assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+            assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
+
+
+def test_every_queue_is_encrypted():
+    for template in (SECURITY, MEMBER):
+        for name, queue in resources(template, "AWS::SQS::Queue").items():
+            p = queue["Properties"]
+            assert p.get("KmsMasterKeyId") == {"Ref": "RelayKey"} or p.get("SqsManagedSseEnabled") is True, name
+
+
+def test_the_buffer_queue_outlives_six_function_timeouts_and_has_a_dead_letter_queue():
+    mapping = SECURITY["Mappings"]["VisibilityTimeout"]
+    allowed = SECURITY["Parameters"]["FunctionTimeout"]["AllowedValues"]
+    assert sorted(int(k) for k in mapping) == sorted(allowed)
+    for timeout, row in mapping.items():
+        assert row["Seconds"] >= 6 * int(timeout)
+    buffer = resources(SECURITY)["BufferQueue"]["Properties"]
+    assert buffer["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["BufferDeadLetterQueue", "Arn"]}
+
+
+def test_the_event_source_mapping_reports_batch_item_failures():
+    mapping = resources(SECURITY)["BufferEventSource"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["MaximumBatchingWindowInSeconds"] == {
+        "Fn::If": ["LargeBatch", {"Ref": "BatchingWindowSeconds"}, {"Ref": "AWS::NoValue"}]}
+    large = {v for v in SECURITY["Parameters"]["BatchSize"]["AllowedValues"] if v > 10}
+    named = {c["Fn::Equals"][1] for c in SECURITY["Conditions"]["LargeBatch"]["Fn::Or"]}
+    assert named == large
+
+
+def test_the_key_lets_eventbridge_in_only_for_the_ingest_rule():
+    key = resources(SECURITY)["RelayKey"]["Properties"]["KeyPolicy"]
+    [events] = [s for s in statements(key) if s["Principal"] == {"Service": "events.amazonaws.com"}]
+    assert sorted(events["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    rule_name = resources(SECURITY)["IngestRule"]["Properties"]["Name"]["Fn::Sub"]
+    assert events["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(
+        ":rule/${NamePrefix}-ingest/" + rule_name)
+
+
+# --- the category buses ------------------------------------------------------------
+
+def test_only_the_enricher_may_publish_on_the_category_buses():
+    buses = resources(SECURITY, "AWS::Events::EventBus")
+    assert sorted(b["Properties"]["Name"]["Fn::Sub"] for b in buses.values()) == sorted(
+        "${NamePrefix}-" + c for c in CATEGORIES + ["ingest"])
+    for category in CATEGORIES:
+        [bus] = [b for b in buses.values() if b["Properties"]["Name"] == sub("${NamePrefix}-" + category)]
+        s = statements(bus["Properties"]["Policy"])
+        [allow] = [x for x in s if x["Sid"] == "RelayPublishes"]
+        assert allow["Principal"] == {"AWS": {"Fn::GetAtt": ["EnricherRole", "Arn"]}}
+        assert allow["Resource"] == bus_arn(category)
+        [deny] = [x for x in s if x["Effect"] == "Deny"]
+        assert deny["Principal"] == "*" and deny["Action"] == "events:PutEvents"
+        assert deny["Resource"] == bus_arn(category)
+        assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": ["EnricherRole", "Arn"]}]}}
+
+
+def test_consumers_manage_only_rules_they_create_on_the_category_buses():
+    for bus in resources(SECURITY, "AWS::Events::EventBus").values():
+        name = bus["Properties"]["Name"]["Fn::Sub"]
+        if name.endswith("-ingest"):
+            continue
+        [consumer] = [x for x in statements(bus["Properties"]["Policy"]) if x.get("Sid") == "ConsumersManageTheirOwnRules"]
+        assert consumer["Principal"] == {"AWS": {"Ref": "ConsumerAccountIds"}}
+        assert sorted(consumer["Action"]) == sorted([
+            "events:PutRule", "events:PutTargets", "events:DeleteRule", "events:RemoveTargets",
+            "events:DescribeRule", "events:ListTargetsByRule"])
+        assert consumer["Resource"]["Fn::Sub"].endswith(":rule/" + name + "/*")
+        assert consumer["Condition"] == {
+            "StringEqualsIfExists": {"events:creatorAccount": "${aws:PrincipalAccount}"}}
+
+
+# --- IAM ---------------------------------------------------------------------------
+
+def test_no_iam_statement_has_a_wildcard_action_or_resource():
+    for template in (SECURITY, MEMBER):
+        for role, s in iam_statements(template):
+            for action in as_list(s["Action"]):
+                assert action != "*" and not action.endswith(":*"), (role, action)
+            for resource in as_list(s["Resource"]):
+                assert resource != "*", (role, s)
+
+
+def test_the_enricher_may_put_events_on_exactly_the_category_buses():
+    events = [s for r, s in iam_statements(SECURITY)
+              if r == "EnricherRole" and any(a.startswith("events:") for a in as_list(s["Action"]))]
+    [statement] = events
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == [bus_arn(c) for c in CATEGORIES]
+
+
+def test_roles_trust_only_their_service_in_their_own_account():
+    trust = resources(SECURITY)["EnricherRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                      "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]
+    trust = resources(MEMBER)["ForwarderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                      "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]
+
+
+def test_the_forwarder_may_put_events_on_the_ingest_bus_only():
+    [statement] = [s for r, s in iam_statements(MEMBER) if r == "ForwarderRole"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == {"Ref": "IngestBusArn"}
+
+
+def test_the_forward_rule_uses_the_forwarder_role_made_once_per_account():
+    role = resources(MEMBER)["ForwarderRole"]
+    assert role["Condition"] == "IsPrimaryRegion"
+    assert role["Properties"]["RoleName"] == sub("${NamePrefix}-forwarder")
+    [target] = resources(MEMBER)["ForwardRule"]["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "IngestBusArn"}
+    assert target["RoleArn"] == sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${NamePrefix}-forwarder")
+    assert resources(MEMBER)["ForwardRule"]["Properties"]["EventBusName"] == "default"
+
+
+def test_the_doctor_role_reads_and_sends_only_control_events():
+    doctor = resources(MEMBER)["DoctorRole"]
+    assert doctor["Condition"] == "CreateDoctorRole"
+    allowed = [(a, s) for r, s in iam_statements(MEMBER) if r == "DoctorRole" for a in as_list(s["Action"])]
+    writes = [a for a, _ in allowed if not a.split(":")[1].startswith(("Describe", "List", "Get"))]
+    assert writes == ["events:PutEvents"]
+    [put] = [s for a, s in allowed if a == "events:PutEvents"]
+    assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
+    assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"}}}
+
+
+# --- the function as we build it ---------------------------------------------------------
+
+def test_the_enricher_is_built_and_run_as_we_build_it():
+    [(name, fn)] = resources(SECURITY, "AWS::Serverless::Function").items()
+    p = fn["Properties"]
+    assert p["Runtime"] == "provided.al2023"
+    assert p["Architectures"] == ["arm64"]
+    assert p["Handler"] == "bootstrap"
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == "trailrelay-enricher"
+    variables = p["Environment"]["Variables"]
+    for c in CATEGORIES:
+        assert variables["TRAILRELAY_BUS_" + c.upper()] == {"Fn::GetAtt": [c.capitalize() + "Bus", "Arn"]}
+    assert variables["TRAILRELAY_SOURCE"] == {"Ref": "EventSource"}
+
+
+def test_direct_mode_keeps_failures_on_a_destination():
+    config = resources(SECURITY)["EnricherInvokeConfig"]
+    assert config["Condition"] == "IsDirect"
+    assert config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["EnricherFailureQueue", "Arn"]}
+    permission = resources(SECURITY)["EnricherInvokePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["IngestRule", "Arn"]}
+
+
+def test_alarms_watch_every_dead_letter_queue():
+    alarmed = set()
+    for alarm in resources(SECURITY, "AWS::CloudWatch::Alarm").values():
+        for d in alarm["Properties"].get("Dimensions", []):
+            if d["Name"] == "QueueName":
+                alarmed.add(d["Value"]["Fn::GetAtt"][0])
+    queues = {n for n in resources(SECURITY, "AWS::SQS::Queue") if n != "BufferQueue"}
+    assert alarmed == queues
+    metrics = {a["Properties"]["MetricName"] for a in resources(SECURITY, "AWS::CloudWatch::Alarm").values()}
+    assert {"FailedInvocations", "Errors", "Throttles", "Failed"} <= metrics
+
+
+def test_outputs_give_member_accounts_the_ingest_bus():
+    assert SECURITY["Outputs"]["IngestBusArn"]["Value"] == {"Fn::GetAtt": ["IngestBus", "Arn"]}
+    for c in CATEGORIES:
+        assert SECURITY["Outputs"][c.capitalize() + "BusArn"]["Value"] == {"Fn::GetAtt": [c.capitalize() + "Bus", "Arn"]}
