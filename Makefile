@@ -2,23 +2,45 @@
 # promises work on a fresh machine.
 
 CARGO ?= cargo
+PYTHON ?= python3
 FIXTURES := tests/fixtures/events.jsonl
 DEMO_OUT := target/demo
 
-.PHONY: all build test lint demo route schema lambda clean
+# Python tools, each set in a virtualenv of its own (their pins clash),
+# installed from the pinned files in tools/ when missing or changed.
+VENV := .venv
+VENV_SAM := .venv-sam
+VENV_CHECKOV := .venv-checkov
+TOOLS := $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed
+# cargo-lambda finds zig on PATH; under SAM the first python3 is SAM's, which
+# lacks the ziglang package, so the zig binary itself goes on PATH.
+TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# Offline checks need a region and some credentials, never real ones.
+OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
+TEMPLATES := template.yaml member-account.yaml
+
+.PHONY: all build test lint validate demo schema tools sam-build lambda deploy clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace
 
-## Run every check and test (what CI runs).
-test: lint
+## Every check and test (what CI runs).
+test: lint validate
 	$(CARGO) test --workspace
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The template checks: the relay's own, cfn-lint, sam validate, checkov, and the policy tests.
+validate: $(TOOLS)
+	$(CARGO) run -q -p trailrelay -- check-template template.yaml
+	$(VENV)/bin/cfn-lint $(TEMPLATES)
+	$(OFFLINE_AWS) $(VENV_SAM)/bin/sam validate --lint -t template.yaml
+	$(VENV_CHECKOV)/bin/checkov $(addprefix -f ,$(TEMPLATES)) --framework cloudformation --skip-download --compact --quiet
+	$(VENV)/bin/pytest -q tests/templates
 
 ## The relay over the bundled sample events: what each became, and a summary per category.
 demo:
@@ -32,10 +54,39 @@ demo:
 schema:
 	$(CARGO) run -q -p trailrelay -- schema > docs/enrichment.schema.json
 
-## Build the enricher for Lambda (needs cargo-lambda: pip install cargo-lambda).
-lambda:
-	cargo lambda build --release --arm64 -p trailrelay-enricher
+tools: $(TOOLS)
+
+$(VENV)/.installed: tools/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	mkdir -p $(VENV)/zigbin
+	ln -sf "$$($(VENV)/bin/python -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')" $(VENV)/zigbin/zig
+	touch $@
+
+$(VENV_SAM)/.installed: tools/requirements-sam.txt
+	$(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+$(VENV_CHECKOV)/.installed: tools/requirements-checkov.txt
+	$(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+## sam build: the enricher for arm64 through cargo-lambda, into .aws-sam/.
+sam-build: $(TOOLS)
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(TOOLS_PATH)" $(OFFLINE_AWS) $(VENV_SAM)/bin/sam build --beta-features -t template.yaml
+
+## Just the Lambda binary (target/lambda/trailrelay-enricher/bootstrap).
+lambda: $(VENV)/.installed
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(TOOLS_PATH)" cargo lambda build --release --arm64 -p trailrelay-enricher
+
+## Deploy the security account stack with your own AWS credentials (see docs/deploy.md).
+deploy: sam-build
+	SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam deploy --guided
 
 clean:
 	$(CARGO) clean
-	rm -rf $(DEMO_OUT)
+	rm -rf $(DEMO_OUT) .aws-sam
