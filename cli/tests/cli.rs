@@ -82,7 +82,7 @@ fn route_writes_one_entry_per_event_in_input_order() {
     assert!(lines[0]["Detail"]
         .as_str()
         .unwrap()
-        .contains("evt-createuser"));
+        .contains("evt-iam-create-user"));
     assert!(lines.last().unwrap()["Detail"]
         .as_str()
         .unwrap()
@@ -159,7 +159,7 @@ fn explain_says_what_it_decided_and_sums_up() {
     assert_eq!(summary.len(), 2, "{text}");
     assert!(summary[0].contains("trailrelay-identity"));
     assert!(
-        summary[1].starts_with("entries 43, refused 1, consumed 1, malformed 3"),
+        summary[1].starts_with("entries 45, refused 1, consumed 1, malformed 3"),
         "{}",
         summary[1]
     );

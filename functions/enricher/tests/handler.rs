@@ -177,7 +177,7 @@ async fn a_direct_event_goes_to_its_category_bus() {
     let response = serde_json::to_value(result.unwrap()).unwrap();
     assert_eq!(
         response,
-        json!({"outcome": "delivered", "eventId": "evt-createuser"})
+        json!({"outcome": "delivered", "eventId": "evt-iam-create-user"})
     );
     let accepted = e_publisher(&e).accepted();
     assert_eq!(accepted.len(), 1);
@@ -204,12 +204,12 @@ async fn a_direct_event_that_cannot_be_delivered_fails_the_invocation() {
                 err.to_string().contains("NotAuthorizedForSourceException"),
                 "{err}"
             );
-            assert!(err.to_string().contains("evt-createuser"), "{err}");
+            assert!(err.to_string().contains("evt-iam-create-user"), "{err}");
         }
         other => panic!("expected NotDelivered, got {other:?}"),
     }
     assert_eq!(
-        e.publisher().offers_of("evt-createuser"),
+        e.publisher().offers_of("evt-iam-create-user"),
         1,
         "permanent: not retried"
     );
@@ -312,7 +312,7 @@ async fn partial_transient_failures_are_retried_until_accepted() {
 #[tokio::test(start_paused = true)]
 async fn permanent_failures_name_exactly_their_messages() {
     let fake = FakeEventBridge::new(Box::new(|entry, _| {
-        if entry.detail.contains("evt-getobject") {
+        if entry.detail.contains("evt-s3-get-object-denied") {
             failure("InvalidArgument")
         } else {
             None
@@ -326,7 +326,7 @@ async fn permanent_failures_name_exactly_their_messages() {
     ]);
     let (result, counters) = e.handle(&payload, deadline(30)).await;
     assert_eq!(batch_failures(&result), vec!["bad-1"]);
-    assert_eq!(e.publisher().offers_of("evt-getobject"), 1);
+    assert_eq!(e.publisher().offers_of("evt-s3-get-object-denied"), 1);
     assert_eq!((counters.delivered, counters.failed), (2, 1));
     assert_balanced(&counters);
 }
@@ -348,7 +348,7 @@ async fn transient_failures_past_the_deadline_are_reported_not_lost() {
     assert!(Instant::now() < end, "returned after the deadline");
     assert!(Instant::now() > start);
     assert!(
-        e.publisher().offers_of("evt-createuser") > 1,
+        e.publisher().offers_of("evt-iam-create-user") > 1,
         "it was retried"
     );
     assert_eq!(counters.failed, 2);
