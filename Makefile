@@ -19,7 +19,7 @@ TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 TEMPLATES := template.yaml member-account.yaml
 
-.PHONY: all build test lint validate demo schema tools sam-build lambda deploy clean
+.PHONY: all build test lint validate e2e demo explain schema tools sam-build lambda deploy clean
 
 all: build
 
@@ -29,6 +29,12 @@ build:
 ## Every check and test (what CI runs).
 test: lint validate
 	$(CARGO) test --workspace
+	$(MAKE) e2e
+
+## End to end on this machine: moto for AWS, cargo lambda watch for Lambda (tests/e2e).
+e2e: $(VENV)/.installed
+	$(CARGO) build -q -p trailrelay-enricher
+	$(VENV)/bin/pytest -q tests/e2e
 
 lint:
 	$(CARGO) fmt --all --check
@@ -42,8 +48,15 @@ validate: $(TOOLS)
 	$(VENV_CHECKOV)/bin/checkov $(addprefix -f ,$(TEMPLATES)) --framework cloudformation --skip-download --compact --quiet
 	$(VENV)/bin/pytest -q tests/templates
 
-## The relay over the bundled sample events: what each became, and a summary per category.
-demo:
+## The whole relay on this machine: moto, the enricher under cargo lambda watch, the
+## templates' topology, the bundled sample events sent from member accounts.
+demo: $(VENV)/.installed
+	@echo "building the enricher (the first build takes a few minutes)..."
+	$(CARGO) build -q -p trailrelay-enricher
+	$(VENV)/bin/python tests/e2e/demo.py
+
+## The same sample events through the CLI only, offline: what each became, and a summary.
+explain:
 	@mkdir -p $(DEMO_OUT)
 	$(CARGO) run -q -p trailrelay -- route $(FIXTURES) > $(DEMO_OUT)/entries.jsonl
 	$(CARGO) run -q -p trailrelay -- explain $(FIXTURES)

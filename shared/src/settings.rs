@@ -26,6 +26,7 @@ pub const ENV_MAX_REQUEST_BYTES: &str = "TRAILRELAY_MAX_REQUEST_BYTES";
 pub const ENV_CONCURRENCY: &str = "TRAILRELAY_PUBLISH_CONCURRENCY";
 pub const ENV_DEADLINE_MARGIN_MS: &str = "TRAILRELAY_DEADLINE_MARGIN_MS";
 pub const ENV_MAX_ATTEMPTS: &str = "TRAILRELAY_MAX_ATTEMPTS";
+pub const ENV_FALLBACK_BUDGET_MS: &str = "TRAILRELAY_FALLBACK_BUDGET_MS";
 pub const ENV_RULES_FILE: &str = "TRAILRELAY_RULES_FILE";
 pub const ENV_ACCOUNTS_FILE: &str = "TRAILRELAY_ACCOUNTS_FILE";
 
@@ -64,6 +65,9 @@ pub struct RetryPolicy {
     /// Time kept back from the invocation's deadline, so that the handler
     /// can still report what failed before Lambda stops it.
     pub deadline_margin: Duration,
+    /// The time an invocation allows itself when the runtime's deadline is
+    /// not a plausible time (as local emulators send).
+    pub fallback_budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -73,6 +77,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(2),
             max_attempts: 8,
             deadline_margin: Duration::from_millis(500),
+            fallback_budget: Duration::from_secs(30),
         }
     }
 }
@@ -136,6 +141,9 @@ impl Settings {
         }
         if let Some(v) = get(ENV_DEADLINE_MARGIN_MS) {
             s.retry.deadline_margin = Duration::from_millis(number(ENV_DEADLINE_MARGIN_MS, &v)?);
+        }
+        if let Some(v) = get(ENV_FALLBACK_BUDGET_MS) {
+            s.retry.fallback_budget = Duration::from_millis(number(ENV_FALLBACK_BUDGET_MS, &v)?);
         }
         if let Some(v) = get(ENV_MAX_ATTEMPTS) {
             s.retry.max_attempts = number(ENV_MAX_ATTEMPTS, &v)?;

@@ -85,6 +85,10 @@ impl<P: Publisher> Enricher<P> {
         Enricher { relay, publisher }
     }
 
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
     pub fn publisher(&self) -> &P {
         &self.publisher
     }

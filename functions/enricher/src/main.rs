@@ -3,10 +3,11 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::time::Instant;
 use trailrelay_enricher::eventbridge::EventBridgePublisher;
 use trailrelay_enricher::{Enricher, EnricherError, Response};
+use trailrelay_shared::publish::invocation_budget;
 use trailrelay_shared::{Relay, Settings};
 
 #[tokio::main]
@@ -31,11 +32,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
-            let left = event
-                .context
-                .deadline()
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
+            let fallback = enricher.relay().settings().retry.fallback_budget;
+            let (left, from_deadline) =
+                invocation_budget(event.context.deadline(), SystemTime::now(), fallback);
+            if !from_deadline {
+                tracing::warn!(
+                    deadline_ms = event.context.deadline,
+                    budget_ms = left.as_millis() as u64,
+                    "the runtime's deadline is not a plausible time; using the fallback budget"
+                );
+            }
             let (result, counters) = enricher
                 .handle(event.payload.get(), Instant::now() + left)
                 .await;

@@ -1,0 +1,412 @@
+"""Local stand-ins for AWS, for the end-to-end tests and `make demo`.
+
+- moto's server mode on a free loopback port (the AWS APIs);
+- `cargo lambda watch` serving the enricher (the Lambda runtime);
+- the topology of template.yaml and member-account.yaml, read from the
+  templates themselves and created in moto, so that the local run cannot
+  drift from what gets deployed.
+
+Nothing here talks to anything but 127.0.0.1.
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+from cfnlint.decode import decode_str
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+REGION = "us-east-1"
+# moto's default account stands for the security account.
+SECURITY_ACCOUNT = "123456789012"
+NOVALUE = object()
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, seconds, process=None, what="server"):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {seconds}s")
+
+
+class Process:
+    """A child process with its log in a file, stopped by its PID."""
+
+    def __init__(self, name, argv, log_dir, env=None, cwd=ROOT):
+        self.name = name
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env=env, cwd=cwd, start_new_session=True)
+
+    def stop(self):
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, 15)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self.log.close()
+
+    def tail(self, lines=40):
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+
+class Moto:
+    """moto in server mode on a free loopback port."""
+
+    def __init__(self, log_dir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = Process("moto", [os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)], log_dir)
+        wait_for_port(self.port, 30, self.proc.process, "moto_server")
+
+    def stop(self):
+        self.proc.stop()
+
+    def credentials(self, account=SECURITY_ACCOUNT):
+        """Credentials that moto maps to `account` (through STS for any other than its default)."""
+        base = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        if account == SECURITY_ACCOUNT:
+            return base
+        sts = boto3.client("sts", endpoint_url=self.url, region_name=REGION, **base)
+        c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+                            RoleSessionName="trailrelay-harness")["Credentials"]
+        return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                "aws_session_token": c["SessionToken"]}
+
+    def client(self, service, account=SECURITY_ACCOUNT):
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **self.credentials(account))
+
+
+class Template:
+    """A CloudFormation template with its intrinsic functions resolved the way
+    CloudFormation would for one account, region and set of parameters."""
+
+    def __init__(self, path, account, parameters=None):
+        with open(os.path.join(ROOT, path)) as f:
+            self.doc, problems = decode_str(f.read())
+        assert not problems, problems
+        self.account = account
+        self.params = {k: v.get("Default") for k, v in self.doc.get("Parameters", {}).items()}
+        self.params.update(parameters or {})
+        self._conditions = {}
+
+    # -- what resources are called
+    def resources(self, kind):
+        return {k: v for k, v in self.doc["Resources"].items()
+                if v["Type"] == kind and self.condition(v.get("Condition", True))}
+
+    def props(self, resource_id):
+        return self.resolve(self.doc["Resources"][resource_id].get("Properties", {}))
+
+    def name_of(self, resource_id):
+        r = self.doc["Resources"][resource_id]
+        key = {"AWS::Events::EventBus": "Name", "AWS::Events::Rule": "Name", "AWS::SQS::Queue": "QueueName",
+               "AWS::IAM::Role": "RoleName", "AWS::Serverless::Function": "FunctionName"}.get(r["Type"])
+        if key is None:
+            return resource_id  # resources the harness does not create (keys, log groups, ...)
+        return self.resolve(r["Properties"][key])
+
+    def arn_of(self, resource_id):
+        r = self.doc["Resources"][resource_id]
+        name, kind, acct = self.name_of(resource_id), r["Type"], self.account
+        if kind == "AWS::Events::EventBus":
+            return f"arn:aws:events:{REGION}:{acct}:event-bus/{name}"
+        if kind == "AWS::Events::Rule":
+            bus = self.resolve(r["Properties"].get("EventBusName", "default"))
+            path = name if bus == "default" else f"{bus}/{name}"
+            return f"arn:aws:events:{REGION}:{acct}:rule/{path}"
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{acct}:{name}"
+        if kind == "AWS::IAM::Role":
+            return f"arn:aws:iam::{acct}:role/{name}"
+        if kind == "AWS::Serverless::Function":
+            return f"arn:aws:lambda:{REGION}:{acct}:function:{name}"
+        return f"arn:aws:cloudformation:{REGION}:{acct}:{resource_id}"
+
+    # -- intrinsic functions
+    def condition(self, name_or_expr):
+        if name_or_expr is True:
+            return True
+        if isinstance(name_or_expr, str):
+            if name_or_expr not in self._conditions:
+                self._conditions[name_or_expr] = self.condition(self.doc["Conditions"][name_or_expr])
+            return self._conditions[name_or_expr]
+        (fn, args), = name_or_expr.items()
+        if fn == "Fn::Equals":
+            a, b = (self.resolve(x) for x in args)
+            return str(a) == str(b)
+        if fn == "Fn::Not":
+            return not self.condition(args[0])
+        if fn == "Fn::Or":
+            return any(self.condition(a) for a in args)
+        if fn == "Fn::And":
+            return all(self.condition(a) for a in args)
+        if fn == "Condition":
+            return self.condition(args)
+        raise ValueError(f"condition {fn} not understood")
+
+    def ref(self, name):
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": self.account, "AWS::Partition": "aws",
+                  "AWS::StackName": "trailrelay", "AWS::NoValue": NOVALUE}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return self.name_of(name)
+
+    def sub(self, text, variables=None):
+        variables = variables or {}
+
+        def one(m):
+            key = m.group(1)
+            if key.startswith("!"):
+                return "${" + key[1:] + "}"
+            if key in variables:
+                return str(self.resolve(variables[key]))
+            if "." in key and not key.startswith("AWS::"):
+                resource, attr = key.split(".", 1)
+                return str(self.get_att(resource, attr))
+            return str(self.ref(key))
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def get_att(self, resource, attr):
+        if attr == "Arn":
+            return self.arn_of(resource)
+        if attr == "QueueName":
+            return self.name_of(resource)
+        raise ValueError(f"GetAtt {resource}.{attr} not understood")
+
+    def resolve(self, value):
+        if isinstance(value, list):
+            out = [self.resolve(v) for v in value]
+            return [v for v in out if v is not NOVALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (fn, args), = value.items()
+            if fn == "Ref":
+                return self.ref(args)
+            if fn == "Fn::Sub":
+                return self.sub(args) if isinstance(args, str) else self.sub(args[0], args[1])
+            if fn == "Fn::GetAtt":
+                resource, attr = args if isinstance(args, list) else args.split(".", 1)
+                return self.get_att(resource, attr)
+            if fn == "Fn::If":
+                cond, yes, no = args
+                return self.resolve(yes if self.condition(cond) else no)
+            if fn == "Fn::Join":
+                return args[0].join(str(x) for x in self.resolve(args[1]))
+            if fn == "Fn::FindInMap":
+                m, k1, k2 = (self.resolve(a) for a in args)
+                return self.doc["Mappings"][m][str(k1)][k2]
+        out = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not NOVALUE}
+
+
+CONSUMER_SUFFIX = "-consumer"
+
+
+class Relay:
+    """The security account's topology from template.yaml, in moto.
+
+    moto cannot invoke a Lambda function without docker, so the ingest
+    rule's target is the template's buffer queue (Mode=buffered): what the
+    queue holds is exactly what the rule matched, and the harness hands it
+    to the function (as SQS batches, or one event at a time in direct mode).
+    """
+
+    def __init__(self, moto, notes):
+        self.moto = moto
+        self.notes = notes
+        self.template = Template("template.yaml", SECURITY_ACCOUNT, {"Mode": "buffered", "OrganizationId": "o-exampleorgid"})
+        self.events = moto.client("events")
+        self.sqs = moto.client("sqs")
+        t = self.template
+        self.buses = {}
+        for rid in t.resources("AWS::Events::EventBus"):
+            p = t.props(rid)
+            self.events.create_event_bus(Name=p["Name"])
+            if "Policy" in p:
+                self.events.put_permission(EventBusName=p["Name"], Policy=json.dumps(p["Policy"]))
+            self.buses[rid] = p["Name"]
+        self.queue_urls = {}
+        for rid in t.resources("AWS::SQS::Queue"):
+            p = t.props(rid)
+            attributes = {"MessageRetentionPeriod": str(p.get("MessageRetentionPeriod", 345600))}
+            if "VisibilityTimeout" in p:
+                attributes["VisibilityTimeout"] = str(p["VisibilityTimeout"])
+            self.queue_urls[rid] = self.sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)["QueueUrl"]
+        # Redrive policies name other queues: set them once all exist.
+        for rid in t.resources("AWS::SQS::Queue"):
+            redrive = t.props(rid).get("RedrivePolicy")
+            if redrive:
+                self.sqs.set_queue_attributes(QueueUrl=self.queue_urls[rid],
+                                              Attributes={"RedrivePolicy": json.dumps(redrive)})
+        notes.append("queues are created without their KMS key: moto stores, but does not apply, encryption")
+        for rid in t.resources("AWS::Events::Rule"):
+            p = t.props(rid)
+            self.events.put_rule(Name=p["Name"], EventBusName=p["EventBusName"],
+                                 EventPattern=json.dumps(p["EventPattern"]), State=p["State"])
+            self.events.put_targets(Rule=p["Name"], EventBusName=p["EventBusName"], Targets=p["Targets"])
+        self.ingest_bus = self.buses["IngestBus"]
+        self.ingest_bus_arn = t.arn_of("IngestBus")
+        self.buffer_url = self.queue_urls["BufferQueue"]
+        self.source = t.params["EventSource"]
+        # A consumer per category bus: a queue, subscribed by a rule on the bus.
+        self.consumers = {}
+        for rid, name in self.buses.items():
+            if rid != "IngestBus":
+                self._subscribe(name)
+
+    def _subscribe(self, bus_name):
+        category = bus_name[len(self.template.params["NamePrefix"]) + 1:]
+        url = self.sqs.create_queue(QueueName=bus_name + CONSUMER_SUFFIX)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name="consumer", EventBusName=bus_name,
+                             EventPattern=json.dumps({"source": [self.source]}))
+        self.events.put_targets(Rule="consumer", EventBusName=bus_name, Targets=[{"Id": "queue", "Arn": arn}])
+        self.consumers[category] = url
+
+    def restore_category_bus(self, category):
+        """Creates a category bus again as the template has it, with its consumer."""
+        rid = category.capitalize() + "Bus"
+        p = self.template.props(rid)
+        self.events.create_event_bus(Name=p["Name"])
+        self.events.put_permission(EventBusName=p["Name"], Policy=json.dumps(p["Policy"]))
+        self._subscribe(p["Name"])
+
+    def function_environment(self):
+        """The enricher's environment as the template gives it, pointed at moto."""
+        fn = next(iter(self.template.resources("AWS::Serverless::Function")))
+        env = {k: str(v) for k, v in self.template.props(fn)["Environment"]["Variables"].items()}
+        env.update({"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
+        return env
+
+    def put_events(self, events, bus=None, client=None):
+        """PutEvents for EventBridge events given as envelopes; returns the failed count."""
+        client = client or self.events
+        failed = 0
+        for i in range(0, len(events), 10):
+            entries = [{"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+                        "Resources": e.get("resources", []), "EventBusName": bus or self.ingest_bus}
+                       for e in events[i:i + 10]]
+            failed += client.put_events(Entries=entries)["FailedEntryCount"]
+        return failed
+
+    def drain(self, url, wait=0):
+        """Every message of a queue, deleted as read."""
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+                                           AttributeNames=["All"]).get("Messages", [])
+            if not got:
+                return out
+            out.extend(got)
+            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+    def arrivals(self):
+        """What each consumer queue received since the last call: category -> [event]."""
+        return {c: [json.loads(m["Body"]) for m in self.drain(url)] for c, url in self.consumers.items()}
+
+
+class Member:
+    """A member account's forwarding path from member-account.yaml, in moto:
+    the forward rule on its default bus, targeting the ingest bus."""
+
+    def __init__(self, moto, account, ingest_bus_arn):
+        self.account = account
+        self.events = moto.client("events", account)
+        t = Template("member-account.yaml", account, {"IngestBusArn": ingest_bus_arn, "PrimaryRegion": REGION})
+        for rid in t.resources("AWS::Events::Rule"):
+            p = t.props(rid)
+            targets = [{k: v for k, v in target.items() if k != "DeadLetterConfig"} for target in p["Targets"]]
+            self.events.put_rule(Name=p["Name"], EventPattern=json.dumps(p["EventPattern"]), State=p["State"])
+            self.events.put_targets(Rule=p["Name"], Targets=targets)
+
+
+def sqs_batch(bodies):
+    """An SQS event as Lambda delivers it, one record per (message id, body)."""
+    return {"Records": [{
+        "messageId": mid, "receiptHandle": f"rh-{mid}", "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{SECURITY_ACCOUNT}:trailrelay-buffer", "awsRegion": REGION,
+    } for mid, body in bodies]}
+
+
+class Function:
+    """The enricher under `cargo lambda watch`, invoked with `cargo lambda invoke`."""
+
+    def __init__(self, log_dir, environment):
+        self.port = free_port()
+        self.log_dir = log_dir
+        argv = [os.path.join(VENV_BIN, "cargo-lambda"), "lambda", "watch", "-p", "trailrelay-enricher",
+                "-A", "127.0.0.1", "-P", str(self.port)]
+        for key, value in sorted(environment.items()):
+            argv += ["--env-var", f"{key}={value}"]
+        env = dict(os.environ)
+        env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+        self.proc = Process("cargo-lambda-watch", argv, log_dir, env=env)
+        wait_for_port(self.port, 120, self.proc.process, "cargo lambda watch")
+
+    def stop(self):
+        self.proc.stop()
+
+    def invoke(self, payload, timeout=900):
+        """Invokes the function; returns (response, error text or None)."""
+        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.log_dir, delete=False) as f:
+            json.dump(payload, f)
+        done = subprocess.run(
+            [os.path.join(VENV_BIN, "cargo-lambda"), "lambda", "invoke", "trailrelay-enricher",
+             "-A", "127.0.0.1", "-P", str(self.port), "--data-file", f.name, "-o", "json"],
+            capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        os.unlink(f.name)
+        if done.returncode != 0:
+            return None, (done.stdout + done.stderr).strip()
+        return json.loads(done.stdout), None
+
+
+def fixtures():
+    """The bundled sample events: (line, parsed or None)."""
+    path = os.path.join(ROOT, "tests", "fixtures", "events.jsonl")
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            try:
+                out.append((line, json.loads(line)))
+            except ValueError:
+                out.append((line, None))
+    return out
+
+
+def expected():
+    with open(os.path.join(ROOT, "tests", "fixtures", "expected.json")) as f:
+        return json.load(f)

@@ -1,0 +1,140 @@
+"""The bundled sample events through the local pipeline:
+
+member account default bus -> forward rule -> ingest bus -> ingest rule ->
+buffer queue -> enricher (cargo lambda watch) -> category bus -> consumer queue.
+"""
+import json
+import os
+import re
+import tempfile
+import time
+from contextlib import contextmanager
+
+from localaws import ROOT, Function, Member, Moto, Relay, expected, fixtures, sqs_batch
+
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
+class Local:
+    """Everything started for a run; `stop` ends it all."""
+
+    def __init__(self, log_dir, say=print):
+        self.say = say
+        self.notes = []
+        self.log_dir = log_dir
+        self.moto = self.function = None
+        say(f"starting moto (AWS API emulator) on loopback; logs in {log_dir}")
+        self.moto = Moto(log_dir)
+        say(f"creating the security account's topology from template.yaml in moto ({self.moto.url})")
+        self.relay = Relay(self.moto, self.notes)
+        self.members = {}
+        say("starting the enricher under cargo lambda watch (it compiles on the first invoke)")
+        self.function = Function(log_dir, self.relay.function_environment())
+
+    def member(self, account):
+        if account not in self.members:
+            self.members[account] = Member(self.moto, account, self.relay.ingest_bus_arn)
+        return self.members[account]
+
+    def stop(self):
+        for part in (self.function, self.moto):
+            if part is not None:
+                part.stop()
+
+
+@contextmanager
+def local_pipeline(log_dir=None, say=print):
+    log_dir = log_dir or os.path.join(ROOT, "target", "e2e")
+    os.makedirs(log_dir, exist_ok=True)
+    local = None
+    try:
+        local = Local(log_dir, say)
+        yield local
+    except BaseException:
+        if local is not None and local.function is not None:
+            say("--- cargo lambda watch log (tail) ---\n" + local.function.proc.tail())
+        raise
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def account_of(event):
+    detail = event.get("detail", {})
+    for candidate in (detail.get("recipientAccountId"), event.get("account")):
+        if candidate is not None and ACCOUNT_ID.match(str(candidate)):
+            return str(candidate)
+    return None
+
+
+def invoke_batches(local, bodies, size=10):
+    """Hands bodies to the enricher as SQS batches; returns the failed message ids."""
+    failed = []
+    for i in range(0, len(bodies), size):
+        chunk = [(f"m{i + j}", b) for j, b in enumerate(bodies[i:i + size])]
+        response, error = local.function.invoke(sqs_batch(chunk))
+        if error:
+            raise RuntimeError(f"the enricher failed a batch: {error}")
+        failed += [f["itemIdentifier"] for f in response.get("batchItemFailures", [])]
+    return failed
+
+
+def run_samples(local):
+    """Sends every sample event the way it would travel, and returns what
+    arrived: {"arrivals": {category: [event]}, "unsendable": [...], "failed": [...]}."""
+    say = local.say
+    by_account = {}
+    own_output = []
+    unsendable = []
+    for line, event in fixtures():
+        if event is None or not isinstance(event.get("detail"), dict):
+            unsendable.append(line)
+        elif event.get("source") == local.relay.source:
+            own_output.append(event)
+        else:
+            by_account.setdefault(account_of(event), []).append(event)
+    for account, events in sorted(by_account.items(), key=lambda kv: str(kv[0])):
+        member = local.member(account)
+        say(f"member account {account}: {len(events)} event(s) put on its default bus")
+        failed = local.relay.put_events(events, bus="default", client=member.events)
+        assert failed == 0, f"PutEvents failed {failed} entries in {account}"
+    say(f"security account: {len(own_output)} event(s) with the relay's own source put on the ingest bus")
+    local.relay.put_events(own_output)
+    time.sleep(0.5)
+    matched = [m["Body"] for m in local.relay.drain(local.relay.buffer_url)]
+    say(f"the ingest rule matched {len(matched)} event(s) into the buffer queue")
+    say(f"{len(unsendable)} input(s) that PutEvents cannot carry (malformed, a bare record) join the SQS batches")
+    bodies = matched + unsendable
+    failed = invoke_batches(local, bodies)
+    time.sleep(0.5)
+    return {"arrivals": local.relay.arrivals(), "unsendable": unsendable, "failed": failed,
+            "matched": matched}
+
+
+def _canonical(value):
+    return json.dumps(value, sort_keys=True)
+
+
+_BY_DETAIL = None
+
+
+def fixture_id(event):
+    """The fixture an arrived event came from: the one whose record it
+    carries (minus the enrichment), or, for malformed input, whose line it
+    carries as raw text. Bare records and lines without an id are named
+    after their line."""
+    global _BY_DETAIL
+    if _BY_DETAIL is None:
+        _BY_DETAIL = {}
+        for number, (line, parsed) in enumerate(fixtures(), start=1):
+            name = parsed.get("id") if isinstance(parsed, dict) and "id" in parsed else f"line-{number}"
+            if isinstance(parsed, dict) and isinstance(parsed.get("detail"), dict):
+                _BY_DETAIL[_canonical(parsed["detail"])] = name
+            elif isinstance(parsed, dict) and "detail" not in parsed and "eventSource" in parsed:
+                _BY_DETAIL[_canonical(parsed)] = name
+            _BY_DETAIL["raw:" + line] = name
+    detail = dict(event["detail"])
+    detail.pop("enrichment", None)
+    if "rawInput" in detail and "malformedReason" in detail:
+        return _BY_DETAIL.get("raw:" + detail["rawInput"])
+    return _BY_DETAIL.get(_canonical(detail))
