@@ -52,7 +52,7 @@ validate: $(TOOLS)
 ## templates' topology, the bundled sample events sent from member accounts.
 demo: $(VENV)/.installed
 	@echo "building the enricher (the first build takes a few minutes)..."
-	$(CARGO) build -q -p trailrelay-enricher
+	$(CARGO) build -p trailrelay-enricher
 	$(VENV)/bin/python tests/e2e/demo.py
 
 ## The same sample events through the CLI only, offline: what each became, and a summary.
