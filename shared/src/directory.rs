@@ -18,21 +18,26 @@ pub const ENVIRONMENT_TAG: &str = "Environment";
 /// than half-understood.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// One account. Unknown fields are ignored, so that a directory written by a
+/// newer account-sync still reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default)]
 pub struct AccountInfo {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
+    /// Organizations' `Status` (ACTIVE, SUSPENDED, PENDING_CLOSURE).
     pub status: Option<String>,
-    #[serde(default)]
+    /// Organizations' `State` (ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_at: Option<String>,
     pub ou_path: Option<String>,
-    #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    #[serde(default)]
     pub environment: Option<String>,
+    /// What account-sync could not read about this account, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl AccountInfo {
@@ -44,14 +49,15 @@ impl AccountInfo {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct DirectoryFile {
+/// The document itself, as account-sync writes it and the relay reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryFile {
     #[serde(default)]
-    format_version: Option<u32>,
+    pub format_version: Option<u32>,
     #[serde(default)]
-    generated_at: Option<String>,
-    accounts: HashMap<String, AccountInfo>,
+    pub generated_at: Option<String>,
+    pub accounts: BTreeMap<String, AccountInfo>,
 }
 
 #[derive(Debug, Default)]
@@ -78,7 +84,7 @@ impl Directory {
             return Err(fail(format!("{bad:?} is not a 12-digit account id")));
         }
         Ok(Directory {
-            accounts: file.accounts,
+            accounts: file.accounts.into_iter().collect(),
             generated_at: file.generated_at,
         })
     }
@@ -140,8 +146,18 @@ mod tests {
         let err = Directory::from_json(r#"{"formatVersion":9,"accounts":{}}"#, "t").unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
         assert!(Directory::from_json("[]", "t").is_err());
-        assert!(
-            Directory::from_json(r#"{"accounts":{"111111111111":{"nmae":"x"}}}"#, "t").is_err()
-        );
+        assert!(Directory::from_json(r#"{"accounts":{"111111111111":"x"}}"#, "t").is_err());
+    }
+
+    #[test]
+    fn newer_fields_are_read_compatibly() {
+        let d = Directory::from_json(
+            r#"{"formatVersion":1,"accounts":{"111111111111":{"name":"a","state":"CLOSED","futureField":[1]}}}"#,
+            "t",
+        )
+        .unwrap();
+        let a = d.get("111111111111").unwrap();
+        assert_eq!(a.state.as_deref(), Some("CLOSED"));
+        assert_eq!(a.name.as_deref(), Some("a"));
     }
 }

@@ -93,6 +93,7 @@ pub enum Signal {
     ConsoleLoginFailure,
     ConsoleLoginWithoutMfa,
     CrossAccountActor,
+    DirectoryStale,
     MalformedInput,
     RootActivity,
     TestEvent,
@@ -101,12 +102,13 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub const ALL: [Signal; 10] = [
+    pub const ALL: [Signal; 11] = [
         Signal::AccessDenied,
         Signal::AccountMismatch,
         Signal::ConsoleLoginFailure,
         Signal::ConsoleLoginWithoutMfa,
         Signal::CrossAccountActor,
+        Signal::DirectoryStale,
         Signal::MalformedInput,
         Signal::RootActivity,
         Signal::TestEvent,
@@ -121,6 +123,7 @@ impl Signal {
             Signal::ConsoleLoginFailure => "console_login_failure",
             Signal::ConsoleLoginWithoutMfa => "console_login_without_mfa",
             Signal::CrossAccountActor => "cross_account_actor",
+            Signal::DirectoryStale => "directory_stale",
             Signal::MalformedInput => "malformed_input",
             Signal::RootActivity => "root_activity",
             Signal::TestEvent => "test_event",
@@ -279,6 +282,8 @@ pub struct SignalFacts<'a> {
     pub envelope_account: Option<&'a str>,
     pub test_event: bool,
     pub malformed: bool,
+    /// The account directory in use is older than its limit.
+    pub directory_stale: bool,
 }
 
 /// The one place signals are decided (see CATEGORIES.md for their meaning).
@@ -331,6 +336,9 @@ pub fn signals(f: &SignalFacts<'_>) -> Vec<Signal> {
     }
     if f.test_event {
         out.push(Signal::TestEvent);
+    }
+    if f.directory_stale {
+        out.push(Signal::DirectoryStale);
     }
     out.sort_unstable();
     out.dedup();

@@ -3,7 +3,7 @@
 //!
 //! - [`event`]: the tolerant input model; [`lenient`]: its field types
 //! - [`rules`]: the classification table
-//! - [`directory`]: the account directory
+//! - [`directory`]: the account directory; [`orgs`]: building it from AWS Organizations
 //! - [`enrich`]: the `enrichment` object and its signals
 //! - [`size`]: entry sizes and trimming
 //! - [`relay`]: the per-event path that ties them together
@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod lenient;
 pub mod metrics;
+pub mod orgs;
 pub mod publish;
 pub mod relay;
 pub mod rules;

@@ -126,19 +126,41 @@ impl Relay {
     }
 
     /// Turns one input (the text of an EventBridge event) into what the
-    /// relay does with it. Never fails: what cannot be read becomes an entry
-    /// on the `other` bus marked `malformed_input`.
+    /// relay does with it, with the relay's own account directory. Never
+    /// fails: what cannot be read becomes an entry on the `other` bus marked
+    /// `malformed_input`.
     pub fn prepare(&self, raw: &str, received: &ReceivedAt) -> Prepared {
+        self.prepare_with(raw, received, &self.directory, false)
+    }
+
+    /// [`Relay::prepare`] with a given directory (a live copy, say), and
+    /// whether that copy is stale (`directory_stale` on every entry).
+    pub fn prepare_with(
+        &self,
+        raw: &str,
+        received: &ReceivedAt,
+        directory: &Directory,
+        directory_stale: bool,
+    ) -> Prepared {
+        let ctx = Ctx {
+            received,
+            directory,
+            directory_stale,
+        };
+        self.prepare_in(raw, &ctx)
+    }
+
+    fn prepare_in(&self, raw: &str, ctx: &Ctx<'_>) -> Prepared {
         // Serde would read a JSON array into the envelope's fields by position.
         if !raw.trim_start().starts_with('{') {
             let reason = "input is not a JSON object".to_owned();
-            return self.malformed(raw, reason, None, received);
+            return self.malformed(raw, reason, None, ctx);
         }
         let envelope: Envelope = match serde_json::from_str(raw) {
             Ok(envelope) => envelope,
             Err(e) => {
                 let reason = format!("input is not a JSON object: {e}");
-                return self.malformed(raw, reason, None, received);
+                return self.malformed(raw, reason, None, ctx);
             }
         };
         let source = envelope.source.get();
@@ -176,31 +198,31 @@ impl Relay {
                             detail: detail.get(),
                             test_event,
                         };
-                        self.enrich(&input, &record, received)
+                        self.enrich(&input, &record, ctx)
                     }
                     Err(e) => {
                         let reason = format!("detail cannot be read as a CloudTrail record: {e}");
-                        self.malformed(raw, reason, Some(&envelope), received)
+                        self.malformed(raw, reason, Some(&envelope), ctx)
                     }
                 }
             }
             Some(_) => {
                 let reason = "detail is not a JSON object".to_owned();
-                self.malformed(raw, reason, Some(&envelope), received)
+                self.malformed(raw, reason, Some(&envelope), ctx)
             }
-            None => self.bare_record(raw, &envelope, received),
+            None => self.bare_record(raw, &envelope, ctx),
         }
     }
 
     /// A CloudTrail record given without its EventBridge envelope (as
     /// CloudTrail writes to S3) is wrapped the way EventBridge would wrap it;
     /// any other object without `detail` is malformed.
-    fn bare_record(&self, raw: &str, envelope: &Envelope, received: &ReceivedAt) -> Prepared {
+    fn bare_record(&self, raw: &str, envelope: &Envelope, ctx: &Ctx<'_>) -> Prepared {
         let record = match serde_json::from_str::<Record>(raw) {
             Ok(record) if record.looks_like_cloudtrail() => record,
             _ => {
                 let reason = "the event has no detail".to_owned();
-                return self.malformed(raw, reason, Some(envelope), received);
+                return self.malformed(raw, reason, Some(envelope), ctx);
             }
         };
         let source = record.service().map(|s| Cow::Owned(format!("aws.{s}")));
@@ -215,10 +237,11 @@ impl Relay {
             detail: raw.trim(),
             test_event: false,
         };
-        self.enrich(&input, &record, received)
+        self.enrich(&input, &record, ctx)
     }
 
-    fn enrich(&self, input: &Input<'_>, record: &Record<'_>, received: &ReceivedAt) -> Prepared {
+    fn enrich(&self, input: &Input<'_>, record: &Record<'_>, ctx: &Ctx<'_>) -> Prepared {
+        let (received, directory) = (ctx.received, ctx.directory);
         let facts = Facts {
             service: record.service(),
             event_name: record.event_name(),
@@ -229,9 +252,9 @@ impl Relay {
             .recipient_account_id
             .non_empty()
             .or(input.envelope_account);
-        let account = AccountContext::lookup(event_account, &self.directory);
+        let account = AccountContext::lookup(event_account, directory);
         let actor_facts = actor_facts(record.identity());
-        let actor = build_actor(record, &actor_facts, event_account, &self.directory);
+        let actor = build_actor(record, &actor_facts, event_account, directory);
         let signals = signals(&SignalFacts {
             record,
             actor: &actor_facts,
@@ -241,6 +264,7 @@ impl Relay {
             envelope_account: input.envelope_account,
             test_event: input.test_event,
             malformed: false,
+            directory_stale: ctx.directory_stale,
         });
         let mut enrichment = Enrichment {
             schema_version: SCHEMA_VERSION,
@@ -335,13 +359,14 @@ impl Relay {
         raw: &str,
         reason: String,
         envelope: Option<&Envelope>,
-        received: &ReceivedAt,
+        ctx: &Ctx<'_>,
     ) -> Prepared {
+        let received = ctx.received;
         let empty = Envelope::default();
         let envelope = envelope.unwrap_or(&empty);
         let record = Record::default();
         let event_account = envelope.account.non_empty();
-        let account = AccountContext::lookup(event_account, &self.directory);
+        let account = AccountContext::lookup(event_account, ctx.directory);
         let actor_facts = actor_facts(None);
         let signals = signals(&SignalFacts {
             record: &record,
@@ -352,6 +377,7 @@ impl Relay {
             envelope_account: event_account,
             test_event: false,
             malformed: true,
+            directory_stale: ctx.directory_stale,
         });
         let detail_type = envelope
             .detail_type
@@ -431,6 +457,13 @@ fn malformed_detail(reason: &str, raw: &str, enrichment: &Enrichment<'_>) -> Str
         enrichment,
     };
     serde_json::to_string(&detail).unwrap_or_else(|_| String::from("{}"))
+}
+
+/// What one call of `prepare` works with.
+struct Ctx<'a> {
+    received: &'a ReceivedAt,
+    directory: &'a Directory,
+    directory_stale: bool,
 }
 
 /// What the envelope (or, for a bare record, its stand-in) says.
