@@ -1,0 +1,109 @@
+//! The account-sync Lambda: on a schedule, and when Organizations changes
+//! (a rule on the governance bus), it rewrites the account directory.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+use trailrelay_account_sync::aws::{OrganizationsApi, S3Store};
+use trailrelay_account_sync::{sync, SyncError, SyncSettings};
+use trailrelay_shared::orgs::EnvironmentRule;
+
+const ENV_BUCKET: &str = "TRAILRELAY_DIRECTORY_BUCKET";
+const ENV_PREFIX: &str = "TRAILRELAY_DIRECTORY_PREFIX";
+const ENV_ROLE: &str = "TRAILRELAY_ORGANIZATIONS_ROLE_ARN";
+const ENV_TAG: &str = "TRAILRELAY_ENVIRONMENT_TAG";
+const ENV_OU_MAP: &str = "TRAILRELAY_ENVIRONMENT_OU_MAP";
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn settings() -> Result<(String, SyncSettings), SyncError> {
+    let bucket = var(ENV_BUCKET).ok_or(SyncError::Setting {
+        name: ENV_BUCKET,
+        reason: "the directory bucket is not set".into(),
+    })?;
+    let mut s = SyncSettings::default();
+    if let Some(prefix) = var(ENV_PREFIX) {
+        s.prefix = prefix;
+    }
+    if let Some(tag) = var(ENV_TAG) {
+        s.environment.tag_key = tag;
+    }
+    if let Some(map) = var(ENV_OU_MAP) {
+        s.environment.ou_names =
+            EnvironmentRule::parse_ou_map(&map).map_err(|reason| SyncError::Setting {
+                name: ENV_OU_MAP,
+                reason,
+            })?;
+    }
+    Ok((bucket, s))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_target(false)
+        .init();
+
+    let (bucket, sync_settings) =
+        settings().map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+    let config = aws_config::load_from_env().await;
+    // Organizations is read from the management account (or a delegated
+    // administrator) through a role there, when one is given.
+    let mut org_config = aws_sdk_organizations::config::Builder::from(&config);
+    if let Some(role) = var(ENV_ROLE) {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("trailrelay-account-sync")
+            .configure(&config)
+            .build()
+            .await;
+        org_config = org_config.credentials_provider(provider);
+    }
+    let org = OrganizationsApi::new(aws_sdk_organizations::Client::from_conf(org_config.build()));
+    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(true)
+        .build();
+    let store = S3Store::new(aws_sdk_s3::Client::from_conf(s3_config), bucket);
+    let (org, store, sync_settings) = (&org, &store, &sync_settings);
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let trigger = event.payload.get("detail-type").and_then(Value::as_str).unwrap_or("invocation").to_owned();
+        let now = time::OffsetDateTime::now_utc();
+        match sync(org, store, sync_settings, now).await {
+            Ok(report) => {
+                let calls = org.calls.snapshot();
+                tracing::info!(%trigger, accounts = report.accounts, ous = report.organizational_units,
+                    errors = report.accounts_with_errors, calls = ?calls, "directory written");
+                println!("{}", emf(now, report.accounts, report.accounts_with_errors, 0));
+                Ok(json!({"report": report, "calls": calls}))
+            }
+            Err(e) => {
+                tracing::error!(%trigger, error = %e, "sync failed; the last directory stays in place");
+                println!("{}", emf(now, 0, 0, 1));
+                Err(lambda_runtime::Diagnostic {
+                    error_type: "trailrelay.SyncFailed".into(),
+                    error_message: e.to_string(),
+                })
+            }
+        }
+    }))
+    .await
+}
+
+/// One embedded-metric-format line per sync.
+fn emf(now: time::OffsetDateTime, accounts: usize, with_errors: usize, failed: u64) -> Value {
+    json!({
+        "_aws": {"Timestamp": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+                 "CloudWatchMetrics": [{"Namespace": "trailrelay", "Dimensions": [[]],
+                   "Metrics": [{"Name": "DirectoryAccounts", "Unit": "Count"},
+                               {"Name": "DirectoryAccountsWithErrors", "Unit": "Count"},
+                               {"Name": "DirectorySyncFailed", "Unit": "Count"}]}]},
+        "DirectoryAccounts": accounts, "DirectoryAccountsWithErrors": with_errors, "DirectorySyncFailed": failed,
+    })
+}
