@@ -60,7 +60,7 @@ pub struct DirectoryFile {
     pub accounts: BTreeMap<String, AccountInfo>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
     accounts: HashMap<String, AccountInfo>,
     generated_at: Option<String>,

@@ -28,6 +28,11 @@ pub const ENV_DEADLINE_MARGIN_MS: &str = "TRAILRELAY_DEADLINE_MARGIN_MS";
 pub const ENV_MAX_ATTEMPTS: &str = "TRAILRELAY_MAX_ATTEMPTS";
 pub const ENV_FALLBACK_BUDGET_MS: &str = "TRAILRELAY_FALLBACK_BUDGET_MS";
 pub const ENV_RULES_FILE: &str = "TRAILRELAY_RULES_FILE";
+pub const ENV_DIRECTORY_BUCKET: &str = "TRAILRELAY_DIRECTORY_BUCKET";
+pub const ENV_DIRECTORY_KEY: &str = "TRAILRELAY_DIRECTORY_KEY";
+pub const ENV_DIRECTORY_REFRESH_SECS: &str = "TRAILRELAY_DIRECTORY_REFRESH_SECS";
+pub const ENV_DIRECTORY_MAX_AGE_SECS: &str = "TRAILRELAY_DIRECTORY_MAX_AGE_SECS";
+pub const ENV_DIRECTORY_FIRST_FETCH_MS: &str = "TRAILRELAY_DIRECTORY_FIRST_FETCH_MS";
 pub const ENV_ACCOUNTS_FILE: &str = "TRAILRELAY_ACCOUNTS_FILE";
 
 /// The environment variable naming the bus of a category, e.g.
@@ -82,6 +87,19 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Where the live account directory is read from (S3), and how often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveDirectorySettings {
+    pub bucket: String,
+    pub key: String,
+    /// How often the copy is checked again (a conditional GET).
+    pub refresh_every: Duration,
+    /// Past this age without a good read, events carry `directory_stale`.
+    pub max_age: Duration,
+    /// How long the first event of a container waits for the first copy.
+    pub first_fetch_timeout: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The `Source` of every event we emit.
@@ -96,6 +114,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub rules_file: Option<String>,
     pub accounts_file: Option<String>,
+    /// The live directory in S3; `None` uses the static file or the sample.
+    pub live_directory: Option<LiveDirectorySettings>,
 }
 
 impl Default for Settings {
@@ -109,6 +129,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             rules_file: None,
             accounts_file: None,
+            live_directory: None,
         }
     }
 }
@@ -150,6 +171,23 @@ impl Settings {
         }
         s.rules_file = get(ENV_RULES_FILE);
         s.accounts_file = get(ENV_ACCOUNTS_FILE);
+        if let Some(bucket) = get(ENV_DIRECTORY_BUCKET) {
+            let secs = |name: &'static str, default: u64| -> Result<Duration, Error> {
+                get(name).map_or(Ok(Duration::from_secs(default)), |v| {
+                    Ok(Duration::from_secs(number(name, &v)?))
+                })
+            };
+            s.live_directory = Some(LiveDirectorySettings {
+                bucket,
+                key: get(ENV_DIRECTORY_KEY).unwrap_or_else(|| "latest.json".to_owned()),
+                refresh_every: secs(ENV_DIRECTORY_REFRESH_SECS, 300)?,
+                max_age: secs(ENV_DIRECTORY_MAX_AGE_SECS, 3600)?,
+                first_fetch_timeout: match get(ENV_DIRECTORY_FIRST_FETCH_MS) {
+                    Some(v) => Duration::from_millis(number(ENV_DIRECTORY_FIRST_FETCH_MS, &v)?),
+                    None => Duration::from_millis(400),
+                },
+            });
+        }
         s.validate()?;
         Ok(s)
     }
@@ -283,6 +321,29 @@ mod tests {
         );
         assert_eq!(s.source, "acme.relay");
         assert_eq!(s.limits.max_entry_bytes, 262144);
+    }
+
+    #[test]
+    fn a_live_directory_is_configured_by_its_bucket() {
+        assert_eq!(settings(&[]).unwrap().live_directory, None);
+        let s = settings(&[
+            ("TRAILRELAY_DIRECTORY_BUCKET", "dir-bucket"),
+            ("TRAILRELAY_DIRECTORY_REFRESH_SECS", "60"),
+        ])
+        .unwrap();
+        let live = s.live_directory.unwrap();
+        assert_eq!(
+            (live.bucket.as_str(), live.key.as_str()),
+            ("dir-bucket", "latest.json")
+        );
+        assert_eq!(live.refresh_every, Duration::from_secs(60));
+        assert_eq!(live.max_age, Duration::from_secs(3600));
+        assert_eq!(live.first_fetch_timeout, Duration::from_millis(400));
+        assert!(settings(&[
+            ("TRAILRELAY_DIRECTORY_BUCKET", "b"),
+            ("TRAILRELAY_DIRECTORY_MAX_AGE_SECS", "x")
+        ])
+        .is_err());
     }
 
     #[test]

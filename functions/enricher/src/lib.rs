@@ -2,12 +2,15 @@
 //! or an SQS batch of them (buffered mode), hands each to the shared relay,
 //! publishes the entries, and reports what was not delivered.
 
+pub mod directory;
 pub mod eventbridge;
+pub mod s3;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
+use trailrelay_shared::directory::Directory;
 use trailrelay_shared::metrics::Counters;
 use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
 use trailrelay_shared::{Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
@@ -93,20 +96,37 @@ impl<P: Publisher> Enricher<P> {
         &self.publisher
     }
 
-    /// Handles one invocation's payload. The counters are returned in every
-    /// case, so the caller can emit them even when the invocation fails.
+    /// Handles one invocation's payload with the relay's own directory.
     pub async fn handle(
         &self,
         payload: &str,
         deadline: Instant,
     ) -> (Result<Response, EnricherError>, Counters) {
+        self.handle_with(payload, deadline, self.relay.directory(), false)
+            .await
+    }
+
+    /// Handles one invocation's payload with a given account directory (the
+    /// live copy) and whether it is stale. The counters are returned in every
+    /// case, so the caller can emit them even when the invocation fails.
+    pub async fn handle_with(
+        &self,
+        payload: &str,
+        deadline: Instant,
+        directory: &Directory,
+        directory_stale: bool,
+    ) -> (Result<Response, EnricherError>, Counters) {
+        let view = View {
+            directory,
+            directory_stale,
+        };
         let batch = match serde_json::from_str::<Shape>(payload) {
             Ok(Shape { records: Some(_) }) => serde_json::from_str::<SqsEvent>(payload).ok(),
             _ => None,
         };
         match batch {
-            Some(batch) => self.handle_batch(batch, deadline).await,
-            None => self.handle_direct(payload, deadline).await,
+            Some(batch) => self.handle_batch(batch, deadline, &view).await,
+            None => self.handle_direct(payload, deadline, &view).await,
         }
     }
 
@@ -114,8 +134,9 @@ impl<P: Publisher> Enricher<P> {
         &self,
         payload: &str,
         deadline: Instant,
+        view: &View<'_>,
     ) -> (Result<Response, EnricherError>, Counters) {
-        let (outcomes, counters) = self.process(&[payload], deadline).await;
+        let (outcomes, counters) = self.process(&[payload], deadline, view).await;
         let result = match outcomes.into_iter().next() {
             Some(Outcome::Failed {
                 event_id,
@@ -141,13 +162,14 @@ impl<P: Publisher> Enricher<P> {
         &self,
         batch: SqsEvent,
         deadline: Instant,
+        view: &View<'_>,
     ) -> (Result<Response, EnricherError>, Counters) {
         let bodies: Vec<&str> = batch
             .records
             .iter()
             .map(|m| m.body.as_deref().unwrap_or(""))
             .collect();
-        let (outcomes, counters) = self.process(&bodies, deadline).await;
+        let (outcomes, counters) = self.process(&bodies, deadline, view).await;
         let mut response = SqsBatchResponse::default();
         let mut unidentified = 0;
         for (message, outcome) in batch.records.iter().zip(&outcomes) {
@@ -170,7 +192,12 @@ impl<P: Publisher> Enricher<P> {
     }
 
     /// Prepares and publishes the inputs; one outcome per input, in order.
-    async fn process(&self, inputs: &[&str], deadline: Instant) -> (Vec<Outcome>, Counters) {
+    async fn process(
+        &self,
+        inputs: &[&str],
+        deadline: Instant,
+        view: &View<'_>,
+    ) -> (Vec<Outcome>, Counters) {
         let received = ReceivedAt::now();
         let mut counters = Counters {
             events_in: inputs.len() as u64,
@@ -179,7 +206,10 @@ impl<P: Publisher> Enricher<P> {
         let mut outcomes = Vec::with_capacity(inputs.len());
         let mut prepared: Vec<(usize, PreparedEntry)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
-            match self.relay.prepare(input, &received) {
+            let prepared_input =
+                self.relay
+                    .prepare_with(input, &received, view.directory, view.directory_stale);
+            match prepared_input {
                 Prepared::Entry(entry) => {
                     note_prepared(&entry, &mut counters);
                     prepared.push((i, *entry));
@@ -274,6 +304,12 @@ fn note_prepared(entry: &PreparedEntry, counters: &mut Counters) {
     if entry.has(Signal::UnknownAccount) {
         counters.unknown_account += 1;
     }
+}
+
+/// The account directory an invocation works with.
+struct View<'a> {
+    directory: &'a Directory,
+    directory_stale: bool,
 }
 
 enum Outcome {

@@ -3,9 +3,12 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
+use trailrelay_enricher::directory::LiveDirectory;
 use trailrelay_enricher::eventbridge::EventBridgePublisher;
+use trailrelay_enricher::s3::S3Directory;
 use trailrelay_enricher::{Enricher, EnricherError, Response};
 use trailrelay_shared::publish::invocation_budget;
 use trailrelay_shared::{Relay, Settings};
@@ -27,8 +30,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // AWS_ENDPOINT_URL, when set, points the SDK at a local emulator.
     let config = aws_config::load_from_env().await;
     let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&config));
+    let live = relay.settings().live_directory.clone().map(|location| {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let source = S3Directory::new(s3, location.bucket.clone(), location.key.clone());
+        LiveDirectory::new(source, Arc::new(relay.directory().clone()), location)
+    });
     let enricher = Enricher::new(relay, publisher);
-    let enricher = &enricher;
+    let (enricher, live) = (&enricher, &live);
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
@@ -42,9 +54,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     "the runtime's deadline is not a plausible time; using the fallback budget"
                 );
             }
-            let (result, counters) = enricher
-                .handle(event.payload.get(), Instant::now() + left)
-                .await;
+            let deadline = Instant::now() + left;
+            let (result, counters) = match live {
+                Some(live) => {
+                    let (directory, stale) = live.current().await;
+                    enricher
+                        .handle_with(event.payload.get(), deadline, &directory, stale)
+                        .await
+                }
+                None => enricher.handle(event.payload.get(), deadline).await,
+            };
             let now_ms = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);

@@ -486,3 +486,21 @@ async fn an_sqs_message_without_a_body_is_malformed_not_lost() {
     assert!(batch_failures(&result).is_empty());
     assert_eq!((counters.malformed, counters.delivered), (1, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_live_directory_marks_every_event() {
+    let e = enricher(FakeEventBridge::accepting(), settings());
+    let live = trailrelay_shared::directory::Directory::from_json(
+        r#"{"accounts":{"333333333333":{"name":"renamed-by-sync"}}}"#,
+        "live",
+    )
+    .unwrap();
+    let (result, _) = e
+        .handle_with(&fixture("fx-iam-create-user"), deadline(30), &live, true)
+        .await;
+    assert!(result.is_ok());
+    let accepted = e.publisher().accepted();
+    let detail: Value = serde_json::from_str(&accepted[0].detail).unwrap();
+    assert_eq!(detail["enrichment"]["account"]["name"], "renamed-by-sync");
+    assert_eq!(detail["enrichment"]["signals"], json!(["directory_stale"]));
+}
