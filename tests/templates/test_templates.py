@@ -175,18 +175,22 @@ def queues_written_by_rules(template):
                         yield queue, rule_name
 
 
-def test_queues_admit_only_the_rule_that_writes_to_them():
+def test_queues_admit_only_the_rules_that_write_to_them():
     for template in (SECURITY, MEMBER):
-        pairs = list(queues_written_by_rules(template))
-        assert pairs
+        writers = {}
+        for queue, rule in queues_written_by_rules(template):
+            writers.setdefault(queue, set()).add(rule)
+        assert writers
         policies = resources(template, "AWS::SQS::QueuePolicy").values()
-        for queue, rule in pairs:
+        for queue, rules in writers.items():
             [policy] = [p for p in policies if p["Properties"]["Queues"] == [{"Ref": queue}]]
             [statement] = statements(policy["Properties"]["PolicyDocument"])
             assert statement["Principal"] == {"Service": "events.amazonaws.com"}
             assert statement["Action"] == "sqs:SendMessage"
             assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
-            assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
+            allowed = as_list(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+            assert sorted(a["Fn::GetAtt"][0] for a in allowed) == sorted(rules), queue
+            assert list(statement["Condition"]) == ["ArnEquals"]
 
 
 def test_every_queue_is_encrypted():
@@ -216,13 +220,22 @@ def test_the_event_source_mapping_reports_batch_item_failures():
     assert named == large
 
 
-def test_the_key_lets_eventbridge_in_only_for_the_ingest_rule():
+def test_the_key_lets_eventbridge_in_only_for_the_rules_that_write_to_queues():
     key = resources(SECURITY)["RelayKey"]["Properties"]["KeyPolicy"]
     [events] = [s for s in statements(key) if s["Principal"] == {"Service": "events.amazonaws.com"}]
     assert sorted(events["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    rule_name = resources(SECURITY)["IngestRule"]["Properties"]["Name"]["Fn::Sub"]
-    assert events["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(
-        ":rule/${NamePrefix}-ingest/" + rule_name)
+    allowed = sorted(a["Fn::Sub"] for a in as_list(events["Condition"]["ArnEquals"]["aws:SourceArn"]))
+    # Exactly the rules of this template that write to its (KMS-encrypted) queues.
+    writers = {rule for _, rule in queues_written_by_rules(SECURITY)}
+    expected = []
+    for rule in writers:
+        p = resources(SECURITY)[rule]["Properties"]
+        name = p["Name"]["Fn::Sub"]
+        bus = p.get("EventBusName")
+        bus_name = "${NamePrefix}-" + {"IngestBus": "ingest", "GovernanceBus": "governance"}[bus["Ref"]] if bus else None
+        path = f"{bus_name}/{name}" if bus_name else name
+        expected.append("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/" + path)
+    assert allowed == sorted(expected)
 
 
 # --- the category buses ------------------------------------------------------------
@@ -260,13 +273,21 @@ def test_consumers_manage_only_rules_they_create_on_the_category_buses():
 
 # --- IAM ---------------------------------------------------------------------------
 
+# Actions that have no resource-level permissions: "*" is the only resource.
+NO_RESOURCE_LEVEL = {
+    "organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListAccountsForParent", "organizations:ListTagsForResource",
+}
+
+
 def test_no_iam_statement_has_a_wildcard_action_or_resource():
     for template in (SECURITY, MEMBER):
         for role, s in iam_statements(template):
             for action in as_list(s["Action"]):
                 assert action != "*" and not action.endswith(":*"), (role, action)
             for resource in as_list(s["Resource"]):
-                assert resource != "*", (role, s)
+                if resource == "*":
+                    assert set(as_list(s["Action"])) <= NO_RESOURCE_LEVEL, (role, s)
 
 
 def test_the_enricher_may_put_events_on_exactly_the_category_buses():
@@ -317,8 +338,20 @@ def test_the_doctor_role_reads_and_sends_only_control_events():
 
 # --- the function as we build it ---------------------------------------------------------
 
-def test_the_enricher_is_built_and_run_as_we_build_it():
-    [(name, fn)] = resources(SECURITY, "AWS::Serverless::Function").items()
+@pytest.mark.parametrize("name,binary", [("Enricher", "trailrelay-enricher"), ("AccountSync", "trailrelay-account-sync")])
+def test_the_functions_are_built_and_run_as_we_build_them(name, binary):
+    fn = resources(SECURITY, "AWS::Serverless::Function")[name]
+    p = fn["Properties"]
+    assert p["Runtime"] == "provided.al2023"
+    assert p["Architectures"] == ["arm64"]
+    assert p["Handler"] == "bootstrap"
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == binary
+    assert p["KmsKeyArn"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}
+
+
+def test_the_enricher_names_every_bus():
+    fn = resources(SECURITY, "AWS::Serverless::Function")["Enricher"]
     p = fn["Properties"]
     assert p["Runtime"] == "provided.al2023"
     assert p["Architectures"] == ["arm64"]
@@ -357,3 +390,49 @@ def test_outputs_give_member_accounts_the_ingest_bus():
     assert SECURITY["Outputs"]["IngestBusArn"]["Value"] == {"Fn::GetAtt": ["IngestBus", "Arn"]}
     for c in CATEGORIES:
         assert SECURITY["Outputs"][c.capitalize() + "BusArn"]["Value"] == {"Fn::GetAtt": [c.capitalize() + "Bus", "Arn"]}
+
+
+# --- the account directory ------------------------------------------------------------
+
+def test_the_directory_bucket_is_private_encrypted_versioned_and_tls_only():
+    bucket = resources(SECURITY)["DirectoryBucket"]["Properties"]
+    [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["RelayKey", "Arn"]}}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    [tls] = statements(resources(SECURITY)["DirectoryBucketPolicy"]["Properties"]["PolicyDocument"])
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_enricher_may_read_only_the_latest_directory():
+    s3 = [s for r, s in iam_statements(SECURITY) if r == "EnricherRole" and any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    assert s3 == [{"Sid": "ReadTheAccountDirectory", "Effect": "Allow", "Action": "s3:GetObject",
+                   "Resource": sub("${DirectoryBucket.Arn}/latest.json")}]
+    variables = resources(SECURITY)["Enricher"]["Properties"]["Environment"]["Variables"]
+    assert variables["TRAILRELAY_DIRECTORY_BUCKET"] == {"Ref": "DirectoryBucket"}
+    assert variables["TRAILRELAY_DIRECTORY_KEY"] == "latest.json"
+
+
+def test_account_sync_reads_organizations_and_writes_only_snapshots():
+    allowed = [s for r, s in iam_statements(SECURITY) if r == "AccountSyncRole"]
+    actions = {a for s in allowed for a in as_list(s["Action"])}
+    assert {a for a in actions if a.startswith("organizations:")} == NO_RESOURCE_LEVEL
+    assert {a for a in actions if a.startswith("s3:")} == {"s3:PutObject"}
+    [put] = [s for s in allowed if s["Action"] == "s3:PutObject"]
+    assert put["Resource"] == [sub("${DirectoryBucket.Arn}/snapshots/*"), sub("${DirectoryBucket.Arn}/latest.json")]
+    [assume] = [s for s in allowed if s["Action"] == "sts:AssumeRole"]
+    assert assume["Resource"] == {"Ref": "OrganizationsRoleArn"}
+
+
+def test_account_sync_runs_on_a_schedule_and_on_organizations_changes():
+    changes = resources(SECURITY)["OrganizationsChangesRule"]["Properties"]
+    assert changes["EventBusName"] == {"Ref": "GovernanceBus"}
+    assert changes["EventPattern"]["source"] == [{"Ref": "EventSource"}]
+    assert changes["EventPattern"]["detail"]["eventSource"] == ["organizations.amazonaws.com"]
+    assert {"CreateAccountResult", "MoveAccount", "TagResource", "UntagResource", "CloseAccount",
+            "RemoveAccountFromOrganization", "AcceptHandshake"} <= set(changes["EventPattern"]["detail"]["eventName"])
+    schedule = resources(SECURITY)["DirectoryScheduleRule"]["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "DirectorySyncSchedule"}
+    permissions = [p["Properties"] for p in resources(SECURITY, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AccountSync", "Arn"]}]
+    assert sorted(p["SourceArn"]["Fn::GetAtt"][0] for p in permissions) == ["DirectoryScheduleRule", "OrganizationsChangesRule"]
