@@ -32,8 +32,10 @@ def main():
                 name = (detail.get("eventName") or detail.get("insightDetails", {}).get("eventName")
                         or ("(malformed) " + detail.get("malformedReason", ""))[:60])
                 account = e["account"]["name"] or e["account"]["id"] or "-"
+                if e["account"].get("ouPath"):
+                    account += f" ({e['account']['ouPath']})"
                 signals = ",".join(e["signals"]) or "-"
-                print(f"   {name:<34} {account:<16} {actor_of(e):<36} {signals}")
+                print(f"   {name:<30} {account:<36} {actor_of(e):<32} {signals}")
             total += len(events)
         print()
         for note in local.notes:

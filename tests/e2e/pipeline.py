@@ -10,7 +10,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-from localaws import ROOT, Function, Member, Moto, Relay, expected, fixtures, sqs_batch
+from localaws import ROOT, Function, Member, Moto, Organization, Relay, expected, fixtures, sqs_batch
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
@@ -27,9 +27,36 @@ class Local:
         self.moto = Moto(log_dir)
         say(f"creating the security account's topology from template.yaml in moto ({self.moto.url})")
         self.relay = Relay(self.moto, self.notes)
+        say("creating an organization in moto shaped like config/accounts.json")
+        self.organization = Organization(self.moto)
         self.members = {}
-        say("starting the enricher under cargo lambda watch (it compiles on the first invoke)")
-        self.function = Function(log_dir, self.relay.function_environment())
+        self.sync_function = None
+        say("starting the enricher and account-sync under cargo lambda watch (they compile on the first invoke)")
+        self.function = Function(log_dir, self.relay.function_environment("Enricher"))
+        self.sync_function = Function(log_dir, self.relay.function_environment("AccountSync"),
+                                      package="trailrelay-account-sync")
+
+    def sync_directory(self):
+        """Runs account-sync as its schedule would; returns its report."""
+        scheduled = {"version": "0", "id": "schedule", "detail-type": "Scheduled Event", "source": "aws.events",
+                     "account": "123456789012", "time": "2026-11-26T00:00:00Z", "region": "us-east-1",
+                     "resources": [], "detail": {}}
+        response, error = self.sync_function.invoke(scheduled)
+        if error:
+            raise RuntimeError(f"account-sync failed: {error}")
+        return response
+
+    def fixtures(self):
+        """The sample events, their account ids rewritten to the organization's."""
+        out = []
+        for line, _ in fixtures():
+            line = self.organization.rewrite(line)
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                parsed = None
+            out.append((line, parsed))
+        return out
 
     def member(self, account):
         if account not in self.members:
@@ -37,7 +64,7 @@ class Local:
         return self.members[account]
 
     def stop(self):
-        for part in (self.function, self.moto):
+        for part in (self.function, self.sync_function, self.moto):
             if part is not None:
                 part.stop()
 
@@ -83,10 +110,13 @@ def run_samples(local):
     """Sends every sample event the way it would travel, and returns what
     arrived: {"arrivals": {category: [event]}, "unsendable": [...], "failed": [...]}."""
     say = local.say
+    report = local.sync_directory()["report"]
+    say(f"account-sync wrote the directory: {report['accounts']} accounts, "
+        f"{report['organizationalUnits']} OUs, s3://{local.relay.directory_bucket}/{report['latestKey']}")
     by_account = {}
     own_output = []
     unsendable = []
-    for line, event in fixtures():
+    for line, event in local.fixtures():
         if event is None or not isinstance(event.get("detail"), dict):
             unsendable.append(line)
         elif event.get("source") == local.relay.source:
@@ -118,7 +148,7 @@ def _canonical(value):
 _BY_DETAIL = None
 
 
-def fixture_id(event):
+def fixture_id(event, local):
     """The fixture an arrived event came from: the one whose record it
     carries (minus the enrichment), or, for malformed input, whose line it
     carries as raw text. Bare records and lines without an id are named
@@ -126,7 +156,7 @@ def fixture_id(event):
     global _BY_DETAIL
     if _BY_DETAIL is None:
         _BY_DETAIL = {}
-        for number, (line, parsed) in enumerate(fixtures(), start=1):
+        for number, (line, parsed) in enumerate(local.fixtures(), start=1):
             name = parsed.get("id") if isinstance(parsed, dict) and "id" in parsed else f"line-{number}"
             if isinstance(parsed, dict) and isinstance(parsed.get("detail"), dict):
                 _BY_DETAIL[_canonical(parsed["detail"])] = name

@@ -1,6 +1,7 @@
 """End to end on one machine: moto for AWS, cargo lambda watch for Lambda,
 the topology read from the templates. See localaws.py and pipeline.py."""
 import json
+import os
 import time
 
 import pytest
@@ -24,17 +25,17 @@ def samples(local):
     return run_samples(local)
 
 
-def arrived_by_fixture(arrivals):
+def arrived_by_fixture(arrivals, local):
     out = {}
     for category, events in arrivals.items():
         for event in events:
-            out.setdefault(fixture_id(event), []).append((category, event))
+            out.setdefault(fixture_id(event, local), []).append((category, event))
     return out
 
 
-def test_every_sample_event_arrives_once_on_its_bus(samples):
+def test_every_sample_event_arrives_once_on_its_bus(local, samples):
     assert samples["failed"] == []
-    arrived = arrived_by_fixture(samples["arrivals"])
+    arrived = arrived_by_fixture(samples["arrivals"], local)
     want = expected()["entries"]
     for fid, e in want.items():
         got = arrived.get(fid, [])
@@ -51,12 +52,12 @@ def test_every_sample_event_arrives_once_on_its_bus(samples):
     assert len(extra) == 2 and all(x.startswith("line-") for x in extra), extra
 
 
-def test_the_record_arrives_unchanged(samples):
-    originals = {e["id"]: e["detail"] for _, e in fixtures() if e and isinstance(e.get("detail"), dict)}
+def test_the_record_arrives_unchanged(local, samples):
+    originals = {e["id"]: e["detail"] for _, e in local.fixtures() if e and isinstance(e.get("detail"), dict)}
     checked = 0
     for category, events in samples["arrivals"].items():
         for event in events:
-            fid = fixture_id(event)
+            fid = fixture_id(event, local)
             if fid in originals:
                 detail = dict(event["detail"])
                 detail.pop("enrichment")
@@ -75,15 +76,15 @@ def test_the_malformed_body_goes_to_other_with_the_rest_delivered(samples):
     assert delivered == len(expected()["entries"]) + 2  # and the not-JSON line, the bare record
 
 
-def test_a_test_event_arrives_with_test_event(samples):
-    [(category, event)] = arrived_by_fixture(samples["arrivals"])["fx-test-event"]
+def test_a_test_event_arrives_with_test_event(local, samples):
+    [(category, event)] = arrived_by_fixture(samples["arrivals"], local)["fx-test-event"]
     assert category == "identity"
     assert event["detail-type"] == "trailrelay Test Event"
     assert "test_event" in event["detail"]["enrichment"]["signals"]
 
 
-def test_an_unknown_account_arrives_marked_unknown(samples):
-    [(_, event)] = arrived_by_fixture(samples["arrivals"])["fx-unknown-account"]
+def test_an_unknown_account_arrives_marked_unknown(local, samples):
+    [(_, event)] = arrived_by_fixture(samples["arrivals"], local)["fx-unknown-account"]
     account = event["detail"]["enrichment"]["account"]
     assert account["id"] == "999999999999" and account["known"] is False
     assert "unknown_account" in event["detail"]["enrichment"]["signals"]
@@ -93,7 +94,7 @@ def test_the_ingest_rule_ignores_our_own_source(local, samples):
     # run_samples put the relay's own event on the ingest bus: the rule did not take it.
     assert not any('"source": "trailrelay"' in body or '"source":"trailrelay"' in body
                    for body in samples["matched"])
-    own = next(e for _, e in fixtures() if e and e.get("id") == "fx-own-output")
+    own = next(e for _, e in local.fixtures() if e and e.get("id") == "fx-own-output")
     local.relay.put_events([own])
     time.sleep(0.3)
     assert local.relay.drain(local.relay.buffer_url) == []
@@ -105,7 +106,7 @@ def test_the_ingest_rule_ignores_our_own_source(local, samples):
 
 
 def test_direct_mode_one_event_through_cargo_lambda_invoke(local, samples):
-    event = next(e for _, e in fixtures() if e and e.get("id") == "fx-cloudtrail-stop-logging")
+    event = next(e for _, e in local.fixtures() if e and e.get("id") == "fx-cloudtrail-stop-logging")
     response, error = local.function.invoke(event)
     assert error is None, error
     assert response == {"outcome": "delivered", "eventId": "evt-cloudtrail-stop-logging"}
@@ -116,7 +117,7 @@ def test_direct_mode_one_event_through_cargo_lambda_invoke(local, samples):
 
 
 def test_a_heartbeat_is_consumed_not_relayed(local, samples):
-    heartbeat = next(e for _, e in fixtures() if e and e.get("id") == "fx-heartbeat")
+    heartbeat = next(e for _, e in local.fixtures() if e and e.get("id") == "fx-heartbeat")
     response, error = local.function.invoke(sqs_batch([("hb", json.dumps(heartbeat))]))
     assert error is None, error
     assert response["batchItemFailures"] == []
@@ -133,8 +134,8 @@ def test_a_message_that_cannot_be_delivered_is_reported_alone(local, samples):
     events.delete_rule(Name="consumer", EventBusName=name)
     events.delete_event_bus(Name=name)
     try:
-        doomed = next(e for _, e in fixtures() if e and e.get("id") == "fx-organizations-leave")
-        fine = next(e for _, e in fixtures() if e and e.get("id") == "fx-ec2-run-instances")
+        doomed = next(e for _, e in local.fixtures() if e and e.get("id") == "fx-organizations-leave")
+        fine = next(e for _, e in local.fixtures() if e and e.get("id") == "fx-ec2-run-instances")
         batch = sqs_batch([("doomed", json.dumps(doomed))])
         response, error = local.function.invoke(batch)
         assert error is None, error
@@ -150,3 +151,87 @@ def test_a_message_that_cannot_be_delivered_is_reported_alone(local, samples):
     arrivals = local.relay.arrivals()
     assert [e["detail"]["eventName"] for e in arrivals["compute"]] == ["RunInstances"]
     assert arrivals["governance"] == []
+
+
+# --- the account directory from Organizations (these run last, in this order) ---
+
+def enrichment_of(local, fixture, category):
+    """Sends one sample event through the pipeline and returns its enrichment."""
+    event = next(e for _, e in local.fixtures() if e and e.get("id") == fixture)
+    response, error = local.function.invoke(sqs_batch([("one", json.dumps(event))]))
+    assert error is None and response["batchItemFailures"] == [], (response, error)
+    time.sleep(0.3)
+    [arrived] = local.relay.arrivals()[category]
+    return arrived["detail"]["enrichment"]
+
+
+def refresh(local):
+    """Lets the enricher's refresh interval pass and starts a refresh."""
+    time.sleep(local.relay.DIRECTORY_REFRESH_SECONDS + 0.2)
+    local.function.invoke(next(e for _, e in local.fixtures() if e and e.get("id") == "fx-heartbeat"))
+    time.sleep(0.5)
+
+
+def test_accounts_come_from_organizations(local, samples):
+    prod_id = local.organization.ids["333333333333"]
+    e = enrichment_of(local, "fx-iam-create-user", "identity")
+    assert e["account"]["id"] == prod_id != "333333333333"
+    assert e["account"]["known"] is True
+    assert e["account"]["name"] == "payments-prod"
+    assert e["account"]["ouPath"] == "Root/Workloads/Prod"
+    assert e["account"]["environment"] == "prod", "from the OU name"
+    assert e["account"]["tags"] == {"Owner": "payments", "CostCenter": "cc-4711"}
+    assert "directory_stale" not in e["signals"]
+
+
+def test_a_move_and_a_tag_reach_the_enricher_after_a_sync_and_the_refresh_interval(local, samples):
+    dev_id = local.organization.ids["444444444444"]
+    before = enrichment_of(local, "fx-ec2-run-instances", "compute")
+    assert before["account"]["ouPath"] == "Root/Workloads/Dev"
+    local.organization.move(dev_id, ("Staging",))
+    local.organization.client.tag_resource(ResourceId=dev_id, Tags=[{"Key": "Team", "Value": "red"}])
+    local.sync_directory()
+    refresh(local)
+    after = enrichment_of(local, "fx-ec2-run-instances", "compute")
+    assert after["account"]["ouPath"] == "Root/Staging"
+    assert after["account"]["tags"]["Team"] == "red"
+    assert after["account"]["environment"] == "dev", "the Environment tag still wins over the OU"
+
+
+def test_a_thousand_account_organization_syncs_with_its_calls_counted(local, samples):
+    org = local.organization
+    started = time.time()
+    paths = [("Workloads", "Prod"), ("Workloads", "Dev"), ("Sandbox",), ("Fleet", "Team-A"), ("Fleet", "Team-B")]
+    existing = len(org.client.list_accounts()["Accounts"])
+    for i in range(1000 - existing):
+        tags = {"Environment": "prod"} if i % 3 == 0 else None
+        org.add_account(f"fleet-{i:04d}", f"fleet-{i:04d}@example.com", paths[i % len(paths)], tags)
+    created = time.time() - started
+    started = time.time()
+    result = local.sync_directory()
+    took = time.time() - started
+    report, calls = result["report"], result["calls"]
+    assert report["accounts"] == 1000
+    assert report["accountsWithErrors"] == 0
+    # Top down: one ListTagsForResource per account, the rest per OU and page.
+    assert calls["ListTagsForResource"] == 1000
+    assert calls["ListAccountsForParent"] >= report["organizationalUnits"] + 1
+    figures = {"accounts": report["accounts"], "ous": report["organizationalUnits"], "calls": calls,
+               "total_calls": sum(calls.values()), "sync_seconds": round(took, 2),
+               "create_seconds": round(created, 2), "snapshot_bytes": report["bytes"]}
+    with open(os.path.join(local.log_dir, "sync-1000.json"), "w") as f:
+        json.dump(figures, f, indent=2)
+    print(json.dumps(figures))
+    # The enricher takes the larger directory in its stride.
+    refresh(local)
+    e = enrichment_of(local, "fx-iam-create-user", "identity")
+    assert e["account"]["name"] == "payments-prod"
+
+
+def test_events_still_flow_with_directory_stale_when_the_directory_cannot_be_read(local, samples):
+    local.relay.s3.delete_object(Bucket=local.relay.directory_bucket, Key="latest.json")
+    time.sleep(local.relay.DIRECTORY_MAX_AGE_SECONDS + 0.5)
+    refresh(local)
+    e = enrichment_of(local, "fx-iam-create-user", "identity")
+    assert "directory_stale" in e["signals"]
+    assert e["account"]["name"] == "payments-prod", "the last good copy is kept"

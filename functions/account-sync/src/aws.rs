@@ -17,6 +17,18 @@ pub struct CallCounts {
 }
 
 impl CallCounts {
+    /// Starts counting again (one container runs one sync at a time).
+    pub fn reset(&self) {
+        for counter in [
+            &self.list_roots,
+            &self.list_organizational_units_for_parent,
+            &self.list_accounts_for_parent,
+            &self.list_tags_for_resource,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::from([
             ("ListRoots", self.list_roots.load(Ordering::Relaxed)),

@@ -75,6 +75,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let trigger = event.payload.get("detail-type").and_then(Value::as_str).unwrap_or("invocation").to_owned();
         let now = time::OffsetDateTime::now_utc();
+        org.calls.reset();
         match sync(org, store, sync_settings, now).await {
             Ok(report) => {
                 let calls = org.calls.snapshot();
