@@ -16,6 +16,7 @@ pub mod entry;
 pub mod error;
 pub mod event;
 pub mod lenient;
+pub mod logging;
 pub mod metrics;
 pub mod orgs;
 pub mod publish;

@@ -444,10 +444,15 @@ class Function:
         self.package = package
         argv = [os.path.join(VENV_BIN, "cargo-lambda"), "lambda", "watch", "-p", package,
                 "-A", "127.0.0.1", "-P", str(self.port)]
-        for key, value in sorted(environment.items()):
-            # cargo lambda refuses `KEY=`; the functions read unset and empty alike.
-            if value != "":
-                argv += ["--env-var", f"{key}={value}"]
+        # An env file, not --env-var: that flag splits values at commas.
+        env_file = os.path.join(log_dir, f"{package}.env")
+        with open(env_file, "w") as f:
+            for key, value in sorted(environment.items()):
+                # cargo lambda refuses `KEY=`; the functions read unset and empty alike.
+                if value != "":
+                    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+                    f.write(f'{key}="{quoted}"\n')
+        argv += ["--env-file", env_file]
         env = dict(os.environ)
         env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
         self.proc = Process(f"cargo-lambda-watch-{package}", argv, log_dir, env=env)

@@ -184,18 +184,36 @@ def test_accounts_come_from_organizations(local, samples):
     assert "directory_stale" not in e["signals"]
 
 
+def test_the_snapshot_in_s3_is_the_organization(local, samples):
+    bucket = local.relay.directory_bucket
+    keys = [o["Key"] for o in local.relay.s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "latest.json" in keys
+    assert any(k.startswith("snapshots/") and k.endswith(".json") for k in keys)
+    doc = json.loads(local.relay.s3.get_object(Bucket=bucket, Key="latest.json")["Body"].read())
+    assert doc["formatVersion"] == 1 and doc["generatedAt"]
+    ids = local.organization.ids
+    assert set(doc["accounts"]) == set(ids.values())
+    dev = doc["accounts"][ids["444444444444"]]
+    assert dev["name"] == "payments-dev" and dev["ouPath"] == "Root/Workloads/Dev"
+    assert dev["tags"] == {"Owner": "payments", "Environment": "dev"} and dev["environment"] == "dev"
+    assert dev["status"] == "ACTIVE" and dev["state"] == "ACTIVE"
+    sandbox = doc["accounts"][ids["555555555555"]]
+    assert sandbox["tags"] == {} and sandbox["environment"] == "sandbox", "untagged: from the OU name"
+
+
 def test_a_move_and_a_tag_reach_the_enricher_after_a_sync_and_the_refresh_interval(local, samples):
-    dev_id = local.organization.ids["444444444444"]
+    dev_id, prod_id = local.organization.ids["444444444444"], local.organization.ids["333333333333"]
     before = enrichment_of(local, "fx-ec2-run-instances", "compute")
     assert before["account"]["ouPath"] == "Root/Workloads/Dev"
     local.organization.move(dev_id, ("Staging",))
-    local.organization.client.tag_resource(ResourceId=dev_id, Tags=[{"Key": "Team", "Value": "red"}])
+    local.organization.client.tag_resource(ResourceId=prod_id, Tags=[{"Key": "Team", "Value": "red"}])
     local.sync_directory()
     refresh(local)
-    after = enrichment_of(local, "fx-ec2-run-instances", "compute")
-    assert after["account"]["ouPath"] == "Root/Staging"
-    assert after["account"]["tags"]["Team"] == "red"
-    assert after["account"]["environment"] == "dev", "the Environment tag still wins over the OU"
+    moved = enrichment_of(local, "fx-ec2-run-instances", "compute")
+    assert moved["account"]["ouPath"] == "Root/Staging"
+    assert moved["account"]["environment"] == "dev", "the Environment tag still wins over the OU"
+    tagged = enrichment_of(local, "fx-iam-create-user", "identity")
+    assert tagged["account"]["tags"]["Team"] == "red"
 
 
 def test_a_thousand_account_organization_syncs_with_its_calls_counted(local, samples):

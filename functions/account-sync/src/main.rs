@@ -41,15 +41,7 @@ fn settings() -> Result<(String, SyncSettings), SyncError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .with_target(false)
-        .init();
+    trailrelay_shared::logging::init_json();
 
     let (bucket, sync_settings) =
         settings().map_err(|e| lambda_runtime::Error::from(e.to_string()))?;

@@ -15,15 +15,7 @@ use trailrelay_shared::{Relay, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .with_target(false)
-        .init();
+    trailrelay_shared::logging::init_json();
 
     let relay = Relay::load(Settings::from_env().map_err(EnricherError::from)?)
         .map_err(EnricherError::from)?;
