@@ -19,7 +19,7 @@ TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 TEMPLATES := template.yaml member-account.yaml
 
-.PHONY: all build test lint validate e2e demo explain schema tools sam-build lambda deploy clean
+.PHONY: all build test lint validate e2e demo explain bench schema tools sam-build lambda deploy clean
 
 all: build
 
@@ -28,7 +28,7 @@ build:
 
 ## Every check and test (what CI runs).
 test: lint validate
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --all-targets
 	$(MAKE) e2e
 
 ## End to end on this machine: moto for AWS, cargo lambda watch for Lambda (tests/e2e).
@@ -62,6 +62,13 @@ explain:
 	$(CARGO) run -q -p trailrelay -- explain $(FIXTURES)
 	@echo
 	@echo "PutEvents entries, as the enricher would send them: $(DEMO_OUT)/entries.jsonl ($$(wc -l < $(DEMO_OUT)/entries.jsonl) lines)"
+
+## Benchmarks (figures in docs/performance.md): criterion times, callgrind
+## instruction counts against the floor, throughput against the Python reference.
+bench:
+	$(CARGO) bench -p trailrelay-shared --bench per_event
+	benches/callgrind.sh
+	benches/throughput.sh
 
 ## Refresh the checked-in JSON Schema of the enrichment (a test keeps it equal).
 schema:

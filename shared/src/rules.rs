@@ -346,12 +346,37 @@ mod tests {
 
     #[test]
     fn every_pattern_shape_matches_as_a_glob_would() {
-        let values = ["", "a", "CreateVpc", "DescribeVpcs", "Vpc", "AuthorizeSecurityGroupIngress", "x*y", "abc?"];
-        for pattern in ["*Vpc*", "*Vpc", "Vpc*", "Create*Vpc", "*", "**", "C?eate*", "*?*", "Vpc", "*a*c*", "x\\*y"] {
+        let values = [
+            "",
+            "a",
+            "CreateVpc",
+            "DescribeVpcs",
+            "Vpc",
+            "AuthorizeSecurityGroupIngress",
+            "x*y",
+            "abc?",
+        ];
+        for pattern in [
+            "*Vpc*",
+            "*Vpc",
+            "Vpc*",
+            "Create*Vpc",
+            "*",
+            "**",
+            "C?eate*",
+            "*?*",
+            "Vpc",
+            "*a*c*",
+            "x\\*y",
+        ] {
             let ours = Pattern::parse(pattern);
             let glob = WildMatch::new(pattern);
             for value in values {
-                assert_eq!(ours.matches(value), glob.matches(value), "{pattern} on {value}");
+                assert_eq!(
+                    ours.matches(value),
+                    glob.matches(value),
+                    "{pattern} on {value}"
+                );
             }
         }
     }

@@ -248,10 +248,22 @@ impl<P: Publisher> Enricher<P> {
             concurrency: settings.concurrency,
             deadline,
         };
-        let entries: Vec<Entry> = prepared.iter().map(|(_, p)| p.entry.clone()).collect();
+        // The entries move out to be sent (details can be large: no copies);
+        // what the logs and counters need stays behind.
+        let (entries, about): (Vec<Entry>, Vec<(usize, Sent)>) = prepared
+            .into_iter()
+            .map(|(i, p)| {
+                let sent = Sent {
+                    category: p.category,
+                    event_id: p.event_id,
+                };
+                (p.entry, (i, sent))
+            })
+            .unzip();
         let report = delivering.deliver(&entries).await;
         counters.retried += report.retried as u64;
-        for ((i, entry), delivery) in prepared.into_iter().zip(report.outcomes) {
+        let sent = about.into_iter().zip(report.outcomes).zip(&entries);
+        for (((i, entry), delivery), sent_entry) in sent {
             outcomes[i] = match delivery {
                 Delivery::Delivered => {
                     counters.delivered += 1;
@@ -270,7 +282,7 @@ impl<P: Publisher> Enricher<P> {
                     tracing::error!(
                         event_id = entry.event_id.as_deref(),
                         category = %entry.category,
-                        bus = %entry.entry.event_bus_name,
+                        bus = %sent_entry.event_bus_name,
                         %code,
                         %message,
                         attempts,
@@ -304,6 +316,12 @@ fn note_prepared(entry: &PreparedEntry, counters: &mut Counters) {
     if entry.has(Signal::UnknownAccount) {
         counters.unknown_account += 1;
     }
+}
+
+/// What is remembered of an entry while it is being sent.
+struct Sent {
+    category: trailrelay_shared::Category,
+    event_id: Option<String>,
 }
 
 /// The account directory an invocation works with.
