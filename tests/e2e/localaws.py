@@ -75,6 +75,15 @@ class Process:
             return "".join(f.readlines()[-lines:])
 
 
+def started(proc, port, seconds, what):
+    """Waits for a process to listen; stops it if it does not."""
+    try:
+        wait_for_port(port, seconds, proc.process, what)
+    except BaseException:
+        proc.stop()
+        raise
+
+
 class Moto:
     """moto in server mode on a free loopback port."""
 
@@ -82,7 +91,7 @@ class Moto:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = Process("moto", [os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)], log_dir)
-        wait_for_port(self.port, 30, self.proc.process, "moto_server")
+        started(self.proc, self.port, 30, "moto_server")
 
     def stop(self):
         self.proc.stop()
@@ -456,7 +465,7 @@ class Function:
         env = dict(os.environ)
         env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
         self.proc = Process(f"cargo-lambda-watch-{package}", argv, log_dir, env=env)
-        wait_for_port(self.port, 120, self.proc.process, "cargo lambda watch")
+        started(self.proc, self.port, 120, "cargo lambda watch")
 
     def stop(self):
         self.proc.stop()

@@ -22,7 +22,16 @@ class Local:
         self.say = say
         self.notes = []
         self.log_dir = log_dir
-        self.moto = self.function = None
+        self.moto = self.function = self.sync_function = None
+        try:
+            self._start()
+        except BaseException:
+            # Whatever started before the failure is stopped, not left behind.
+            self.stop()
+            raise
+
+    def _start(self):
+        say, log_dir = self.say, self.log_dir
         say(f"starting moto (AWS API emulator) on loopback; logs in {log_dir}")
         self.moto = Moto(log_dir)
         say(f"creating the security account's topology from template.yaml in moto ({self.moto.url})")
@@ -30,7 +39,6 @@ class Local:
         say("creating an organization in moto shaped like config/accounts.json")
         self.organization = Organization(self.moto)
         self.members = {}
-        self.sync_function = None
         say("starting the enricher and account-sync under cargo lambda watch (they compile on the first invoke)")
         self.function = Function(log_dir, self.relay.function_environment("Enricher"))
         self.sync_function = Function(log_dir, self.relay.function_environment("AccountSync"),
