@@ -26,6 +26,23 @@ impl EventBridgePublisher {
     pub fn new(client: Client) -> Self {
         EventBridgePublisher { client }
     }
+
+    /// A client for the relay: the SDK's own retries are off, because the
+    /// relay retries itself, entry by entry and within the invocation's
+    /// deadline (`shared::publish`); two layers of retries would multiply
+    /// and ignore the deadline. Connecting may take 2 s at most; a call as a
+    /// whole is bounded by the time left in the invocation.
+    pub fn client(config: &aws_config::SdkConfig) -> Client {
+        let conf = aws_sdk_eventbridge::config::Builder::from(config)
+            .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_eventbridge::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(2))
+                    .build(),
+            )
+            .build();
+        Client::from_conf(conf)
+    }
 }
 
 fn request_entry(entry: &Entry) -> PutEventsRequestEntry {

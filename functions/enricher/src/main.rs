@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(EnricherError::from)?;
     // AWS_ENDPOINT_URL, when set, points the SDK at a local emulator.
     let config = aws_config::load_from_env().await;
-    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&config));
+    let publisher = EventBridgePublisher::new(EventBridgePublisher::client(&config));
     let live = relay.settings().live_directory.clone().map(|location| {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
