@@ -12,6 +12,21 @@ pub const RELAY: &str = concat!("trailrelay/", env!("CARGO_PKG_VERSION"));
 
 static NO_TAGS: BTreeMap<String, String> = BTreeMap::new();
 
+/// The longest value copied from an input into the enrichment. Real values
+/// (ids, ARNs, addresses) are far shorter; a record that carries a huge one
+/// where an account id should be must not make the enrichment itself too
+/// large to send.
+pub const MAX_ECHO_BYTES: usize = 1024;
+
+/// A value from the input, cut to [`MAX_ECHO_BYTES`] at a character boundary.
+pub fn echo(value: &str) -> &str {
+    crate::size::prefix_within(value, MAX_ECHO_BYTES)
+}
+
+fn echo_opt(value: Option<&str>) -> Option<&str> {
+    value.map(echo)
+}
+
 /// What trailrelay adds to a CloudTrail record, as the top-level key
 /// `enrichment` of the event's detail.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -50,7 +65,7 @@ impl<'a> AccountContext<'a> {
     pub fn lookup(id: Option<&'a str>, directory: &'a Directory) -> AccountContext<'a> {
         let info: Option<&AccountInfo> = id.and_then(|id| directory.get(id));
         AccountContext {
-            id,
+            id: echo_opt(id),
             name: info.and_then(|i| i.name.as_deref()),
             email: info.and_then(|i| i.email.as_deref()),
             status: info.and_then(|i| i.status.as_deref()),
@@ -216,18 +231,18 @@ pub fn build_actor<'a>(
     let identity = record.identity();
     let arn = identity.and_then(|i| i.arn.non_empty());
     Actor {
-        kind: facts.kind.unwrap_or("Unknown"),
-        arn,
-        principal_name: identity.and_then(|i| principal_name(i, facts.kind)),
-        account_id: facts.account_id,
+        kind: echo(facts.kind.unwrap_or("Unknown")),
+        arn: echo_opt(arn),
+        principal_name: echo_opt(identity.and_then(|i| principal_name(i, facts.kind))),
+        account_id: echo_opt(facts.account_id),
         account: facts
             .account_id
             .map(|id| AccountContext::lookup(Some(id), directory)),
         is_root: facts.kind == Some("Root"),
         cross_account: is_cross_account(facts.account_id, event_account),
         mfa: mfa_used(record),
-        invoked_by: identity.and_then(|i| i.invoked_by.non_empty()),
-        source_ip: record.source_ip_address.non_empty(),
+        invoked_by: echo_opt(identity.and_then(|i| i.invoked_by.non_empty())),
+        source_ip: echo_opt(record.source_ip_address.non_empty()),
     }
 }
 

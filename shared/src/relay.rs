@@ -4,7 +4,7 @@
 
 use crate::directory::Directory;
 use crate::enrich::{
-    actor_facts, build_actor, signals, AccountContext, Actor, Enrichment, Provenance, Signal,
+    actor_facts, build_actor, echo, signals, AccountContext, Actor, Enrichment, Provenance, Signal,
     SignalFacts, RELAY, SCHEMA_VERSION,
 };
 use crate::entry::Entry;
@@ -274,11 +274,11 @@ impl Relay {
             actor,
             signals,
             provenance: Provenance {
-                event_id: record.event_id.non_empty(),
-                envelope_id: input.envelope_id,
-                source: input.source.as_deref(),
-                detail_type: Some(input.detail_type),
-                region: input.region.or(record.aws_region.non_empty()),
+                event_id: echo_opt(record.event_id.non_empty()),
+                envelope_id: echo_opt(input.envelope_id),
+                source: echo_opt(input.source.as_deref()),
+                detail_type: Some(echo(input.detail_type)),
+                region: echo_opt(input.region.or(record.aws_region.non_empty())),
                 received_at: &received.text,
                 relay: RELAY,
                 truncated: Vec::new(),
@@ -393,10 +393,10 @@ impl Relay {
             signals,
             provenance: Provenance {
                 event_id: None,
-                envelope_id: envelope.id.non_empty(),
-                source: envelope.source.non_empty(),
-                detail_type: envelope.detail_type.non_empty(),
-                region: envelope.region.non_empty(),
+                envelope_id: echo_opt(envelope.id.non_empty()),
+                source: echo_opt(envelope.source.non_empty()),
+                detail_type: echo_opt(envelope.detail_type.non_empty()),
+                region: echo_opt(envelope.region.non_empty()),
                 received_at: &received.text,
                 relay: RELAY,
                 truncated: Vec::new(),
@@ -478,6 +478,10 @@ struct Input<'a> {
     /// The record's JSON text, exactly as received.
     detail: &'a str,
     test_event: bool,
+}
+
+fn echo_opt(value: Option<&str>) -> Option<&str> {
+    value.map(echo)
 }
 
 fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {

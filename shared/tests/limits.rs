@@ -249,3 +249,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_huge_value_where_an_account_id_belongs_cannot_push_the_entry_over() {
+    // Found by the handler's property test: the account id is copied into
+    // the enrichment, so it must not be copied whole.
+    let relay = relay_with_limit(256 * 1024);
+    let mut record = large_record(10);
+    record["recipientAccountId"] = json!("x".repeat(260_960));
+    record["userIdentity"]["arn"] = json!("y".repeat(100_000));
+    let e = prepare(&relay, &event(record));
+    assert!(e.entry.size() <= 256 * 1024, "{} bytes", e.entry.size());
+    let d: Value = serde_json::from_str(&e.entry.detail).unwrap();
+    assert_eq!(
+        d["enrichment"]["account"]["id"].as_str().unwrap().len(),
+        1024
+    );
+}
