@@ -19,7 +19,7 @@ TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 TEMPLATES := template.yaml member-account.yaml
 
-.PHONY: all build test lint validate e2e demo explain bench schema tools sam-build lambda deploy clean
+.PHONY: all build test lint validate e2e soak demo explain bench schema tools sam-build lambda deploy clean
 
 all: build
 
@@ -47,6 +47,11 @@ validate: $(TOOLS)
 	$(OFFLINE_AWS) $(VENV_SAM)/bin/sam validate --lint -t template.yaml
 	$(VENV_CHECKOV)/bin/checkov $(addprefix -f ,$(TEMPLATES)) --framework cloudformation --skip-download --compact --quiet
 	$(VENV)/bin/pytest -q tests/templates
+
+## The fault matrix ten times bigger, and 20,000 property-test cases.
+soak:
+	TRAILRELAY_FAULT_SCALE=10 $(CARGO) test --release -p trailrelay-enricher --test faults -- --nocapture
+	PROPTEST_CASES=20000 $(CARGO) test --release -p trailrelay-enricher --test properties
 
 ## The whole relay on this machine: moto, the enricher under cargo lambda watch, the
 ## templates' topology, the bundled sample events sent from member accounts.

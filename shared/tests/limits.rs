@@ -266,3 +266,21 @@ fn a_huge_value_where_an_account_id_belongs_cannot_push_the_entry_over() {
         1024
     );
 }
+
+#[test]
+fn events_at_and_beyond_both_size_limits_are_trimmed_to_fit() {
+    for limit in [256 * 1024, Limits::default().max_entry_bytes] {
+        let relay = relay_with_limit(limit);
+        // Just under, at, and well beyond the limit.
+        for request_bytes in [limit - 4096, limit, limit + 1, 2 * limit] {
+            let e = prepare(&relay, &event(large_record(request_bytes)));
+            assert!(e.entry.size() <= limit, "{} > {limit}", e.entry.size());
+            let truncated = e.signals.iter().any(|s| s.as_str() == "truncated");
+            assert_eq!(
+                truncated,
+                request_bytes >= limit - 1024,
+                "{request_bytes} of {limit}"
+            );
+        }
+    }
+}

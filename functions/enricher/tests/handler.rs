@@ -504,3 +504,26 @@ async fn a_stale_live_directory_marks_every_event() {
     assert_eq!(detail["enrichment"]["account"]["name"], "renamed-by-sync");
     assert_eq!(detail["enrichment"]["signals"], json!(["directory_stale"]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_largest_sqs_batch_lambda_takes_is_delivered_whole() {
+    // Lambda's payload limit is 6 MB: 23 messages of ~250 KB.
+    let e = enricher(FakeEventBridge::accepting(), settings());
+    let mut big: Value = serde_json::from_str(&fixture("fx-iam-create-user")).unwrap();
+    big["detail"]["requestParameters"] = json!({"policyDocument": "p".repeat(250_000)});
+    let bodies = (0..23).map(|_| big.to_string());
+    let payload = sqs_numbered(bodies);
+    assert!(
+        payload.len() < 6 * 1000 * 1000 && payload.len() > 5_500_000,
+        "{}",
+        payload.len()
+    );
+    let (result, counters) = e.handle(&payload, deadline(30)).await;
+    assert!(batch_failures(&result).is_empty());
+    assert_eq!(counters.delivered, 23);
+    let calls = e.publisher().call_sizes.lock().unwrap().clone();
+    assert!(
+        calls.iter().all(|(_, bytes)| *bytes <= 1024 * 1024),
+        "{calls:?}"
+    );
+}
