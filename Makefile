@@ -74,6 +74,8 @@ bench:
 	$(CARGO) bench -p trailrelay-shared --bench per_event
 	benches/callgrind.sh
 	benches/throughput.sh
+	$(CARGO) build -q --release -p trailrelay-enricher
+	python3 benches/lambda_stand_in.py target/release/trailrelay-enricher
 
 ## Refresh the checked-in JSON Schema of the enrichment (a test keeps it equal).
 schema:
