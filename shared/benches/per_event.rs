@@ -3,54 +3,13 @@
 //! Times are noisy on a shared machine: `make bench` also counts
 //! instructions with callgrind (examples/per_event.rs).
 
+#[path = "common/mod.rs"]
+mod paths;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use paths::{floor, full};
 use std::hint::black_box;
-use trailrelay_shared::{Prepared, ReceivedAt, Relay, Settings};
-
-#[derive(Deserialize)]
-struct FloorEnvelope<'a> {
-    #[serde(rename = "detail-type", borrow)]
-    detail_type: &'a str,
-    #[serde(borrow)]
-    time: &'a str,
-    #[serde(default)]
-    resources: Vec<String>,
-    #[serde(borrow)]
-    detail: &'a RawValue,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct FloorEntry<'a> {
-    event_bus_name: &'a str,
-    source: &'a str,
-    detail_type: &'a str,
-    detail: &'a str,
-    time: &'a str,
-    resources: &'a [String],
-}
-
-fn floor(raw: &str) -> String {
-    let e: FloorEnvelope = serde_json::from_str(raw).expect("a valid event");
-    serde_json::to_string(&FloorEntry {
-        event_bus_name: "trailrelay-other",
-        source: "trailrelay",
-        detail_type: e.detail_type,
-        detail: e.detail.get(),
-        time: e.time,
-        resources: &e.resources,
-    })
-    .expect("serializable")
-}
-
-fn full(relay: &Relay, raw: &str, received: &ReceivedAt) -> String {
-    match relay.prepare(raw, received) {
-        Prepared::Entry(e) => serde_json::to_string(&e.entry).expect("serializable"),
-        other => panic!("not an entry: {other:?}"),
-    }
-}
+use trailrelay_shared::{ReceivedAt, Relay, Settings};
 
 fn per_event(c: &mut Criterion) {
     let relay = Relay::load(Settings::default()).expect("embedded config");
