@@ -27,12 +27,6 @@ impl<'a> Text<'a> {
     }
 }
 
-impl<'a> From<&'a str> for Text<'a> {
-    fn from(value: &'a str) -> Self {
-        Text(Some(Cow::Borrowed(value)))
-    }
-}
-
 struct TextVisitor;
 
 impl<'de> Visitor<'de> for TextVisitor {

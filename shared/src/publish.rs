@@ -52,12 +52,6 @@ pub enum Delivery {
     },
 }
 
-impl Delivery {
-    pub fn is_delivered(&self) -> bool {
-        matches!(self, Delivery::Delivered)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// One per entry given, in the same order.

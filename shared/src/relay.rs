@@ -117,10 +117,6 @@ impl Relay {
         &self.settings
     }
 
-    pub fn rules(&self) -> &RuleTable {
-        &self.rules
-    }
-
     pub fn directory(&self) -> &Directory {
         &self.directory
     }

@@ -284,10 +284,6 @@ impl RuleTable {
         // `build` refuses a table without a final catch-all.
         &self.rules[self.rules.len() - 1]
     }
-
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
-    }
 }
 
 #[cfg(test)]
