@@ -436,3 +436,34 @@ def test_account_sync_runs_on_a_schedule_and_on_organizations_changes():
     permissions = [p["Properties"] for p in resources(SECURITY, "AWS::Lambda::Permission").values()
                    if p["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AccountSync", "Arn"]}]
     assert sorted(p["SourceArn"]["Fn::GetAtt"][0] for p in permissions) == ["DirectoryScheduleRule", "OrganizationsChangesRule"]
+
+
+# --- tags ------------------------------------------------------------------------------
+
+# Every type these templates use, by whether it takes tags.
+TAKES_TAGS = {
+    "AWS::KMS::Key", "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::SQS::Queue",
+    "AWS::Lambda::EventSourceMapping", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::S3::Bucket",
+    "AWS::CloudWatch::Alarm", "AWS::Serverless::Function",
+}
+TAKES_NO_TAGS = {
+    "AWS::KMS::Alias", "AWS::Events::Archive", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
+}
+REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref": "TagEnvironment"},
+                 "Owner": {"Ref": "TagOwner"}}
+
+
+@pytest.mark.parametrize("template", [SECURITY, MEMBER], ids=["template.yaml", "member-account.yaml"])
+def test_nothing_is_untagged(template):
+    for name, resource in resources(template).items():
+        kind = resource["Type"]
+        assert kind in TAKES_TAGS | TAKES_NO_TAGS, f"{name}: decide whether {kind} takes tags"
+        if kind in TAKES_NO_TAGS:
+            continue
+        tags = resource["Properties"].get("Tags")
+        assert tags is not None, f"{name} is untagged"
+        as_map = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
+        for key, value in REQUIRED_TAGS.items():
+            assert as_map.get(key) == value, f"{name}: tag {key}"
+        assert template["Parameters"][value["Ref"]]["Type"] == "String"
