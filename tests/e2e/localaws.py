@@ -428,10 +428,32 @@ class Organization:
         self.client.move_account(AccountId=account_id, SourceParentId=parent["Id"], DestinationParentId=self.ou(path))
 
     def rewrite(self, text):
-        """Sample account ids in a text replaced by the organization's."""
+        """Sample account ids in a line replaced by the organization's. JSON
+        is rewritten value by value: an id written as a number (the messy
+        fixture does) stays a number, unless moto's id starts with 0, which
+        no JSON number may."""
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return self._rewrite_text(text)
+        return json.dumps(self._rewrite_value(value), separators=(",", ":"), ensure_ascii=False)
+
+    def _rewrite_text(self, text):
         for sample_id, account_id in self.ids.items():
             text = text.replace(sample_id, account_id)
         return text
+
+    def _rewrite_value(self, value):
+        if isinstance(value, dict):
+            return {k: self._rewrite_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._rewrite_value(v) for v in value]
+        if isinstance(value, str):
+            return self._rewrite_text(value)
+        if isinstance(value, int) and not isinstance(value, bool) and str(value) in self.ids:
+            account_id = self.ids[str(value)]
+            return account_id if account_id.startswith("0") else int(account_id)
+        return value
 
 
 def sqs_batch(bodies):
