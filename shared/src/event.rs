@@ -5,11 +5,13 @@
 //! unchanged (and without building a tree of it).
 
 use crate::lenient::{Object, Text, TextList};
-use serde::de::IgnoredAny;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::fmt;
 
-/// The EventBridge envelope, as CloudTrail (or our control source) delivers it.
+/// The EventBridge envelope's own fields (all but `detail`), as CloudTrail
+/// (or our control source) delivers them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Envelope<'a> {
@@ -26,8 +28,201 @@ pub struct Envelope<'a> {
     #[serde(borrow)]
     pub region: Text<'a>,
     pub resources: TextList,
-    #[serde(borrow)]
-    pub detail: Option<&'a RawValue>,
+}
+
+/// An event as read: its envelope and what its `detail` held.
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub envelope: Envelope<'a>,
+    /// The detail, or why it cannot be read as a CloudTrail record.
+    pub detail: Result<Detail<'a>, String>,
+}
+
+// Lives on the stack for one event; a box would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Detail<'a> {
+    /// No `detail` (or null): perhaps a bare CloudTrail record.
+    Absent,
+    /// A record, with its exact text so that it can be passed on unchanged.
+    Record { text: &'a str, record: Record<'a> },
+}
+
+impl<'a> Event<'a> {
+    /// Reads an event from its JSON text, or says why it is not one.
+    ///
+    /// The usual event is read in one pass: the detail is read as a record
+    /// while the envelope is read, and its text is located from where the
+    /// keys around it lie. Anything that pass does not settle (a detail that
+    /// is not an object, an escaped or repeated key, invalid JSON) is read
+    /// again the plain way, envelope first with the detail kept raw, then
+    /// the record, which gives the exact reason for what is wrong.
+    pub fn read(raw: &'a str) -> Result<Event<'a>, String> {
+        match read_in_one_pass(raw) {
+            Some(event) => Ok(event),
+            None => read_in_two_passes(raw),
+        }
+    }
+}
+
+fn read_in_two_passes(raw: &str) -> Result<Event<'_>, String> {
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct WithRawDetail<'a> {
+        #[serde(borrow)]
+        id: Text<'a>,
+        #[serde(borrow)]
+        source: Text<'a>,
+        #[serde(borrow, rename = "detail-type")]
+        detail_type: Text<'a>,
+        #[serde(borrow)]
+        account: Text<'a>,
+        #[serde(borrow)]
+        time: Text<'a>,
+        #[serde(borrow)]
+        region: Text<'a>,
+        resources: TextList,
+        #[serde(borrow)]
+        detail: Option<&'a RawValue>,
+    }
+    // Serde would read a JSON array into the envelope's fields by position.
+    if !raw.trim_start().starts_with('{') {
+        return Err("input is not a JSON object".to_owned());
+    }
+    let read: WithRawDetail =
+        serde_json::from_str(raw).map_err(|e| format!("input is not a JSON object: {e}"))?;
+    let detail = match read.detail.map(RawValue::get) {
+        None => Ok(Detail::Absent),
+        Some(text) if text.starts_with('{') => serde_json::from_str::<Record>(text)
+            .map(|record| Detail::Record { text, record })
+            .map_err(|e| format!("detail cannot be read as a CloudTrail record: {e}")),
+        Some(_) => Err("detail is not a JSON object".to_owned()),
+    };
+    let envelope = Envelope {
+        id: read.id,
+        source: read.source,
+        detail_type: read.detail_type,
+        account: read.account,
+        time: read.time,
+        region: read.region,
+        resources: read.resources,
+    };
+    Ok(Event { envelope, detail })
+}
+
+/// The one pass of [`Event::read`]; `None` when it cannot settle the input.
+fn read_in_one_pass(raw: &str) -> Option<Event<'_>> {
+    let pass: OnePass = serde_json::from_str(raw).ok()?;
+    let detail = match (pass.detail_key, pass.record) {
+        (None, _) => Detail::Absent,
+        (Some(key), Some(record)) => Detail::Record {
+            text: detail_text(raw, key, pass.key_after_detail)?,
+            record,
+        },
+        // A detail that is null or not an object: the plain way says which.
+        (Some(_), None) => return None,
+    };
+    Some(Event {
+        envelope: pass.envelope,
+        detail: Ok(detail),
+    })
+}
+
+/// The text of the detail's value, from the end of its key to the start of
+/// the key after it (or the end of the envelope), without the JSON
+/// punctuation and whitespace between.
+fn detail_text<'a>(raw: &'a str, key: &RawValue, next_key: Option<&RawValue>) -> Option<&'a str> {
+    const WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+    let offset = |part: &str| (part.as_ptr() as usize).checked_sub(raw.as_ptr() as usize);
+    let key = key.get();
+    let start = offset(key)? + key.len();
+    let (end, closing) = match next_key {
+        Some(next) => (offset(next.get())?, ','),
+        None => (raw.len(), '}'),
+    };
+    let between = raw.get(start..end)?;
+    let text = between
+        .trim_start_matches(WHITESPACE)
+        .strip_prefix(':')?
+        .trim_start_matches(WHITESPACE)
+        .trim_end_matches(WHITESPACE)
+        .strip_suffix(closing)?
+        .trim_end_matches(WHITESPACE);
+    (text.starts_with('{') && text.ends_with('}')).then_some(text)
+}
+
+/// What the one pass reads: the envelope, the record in its detail, and the
+/// keys around the detail (map keys read raw are slices of the input, which
+/// is how the detail's text is found).
+#[derive(Default)]
+struct OnePass<'a> {
+    envelope: Envelope<'a>,
+    record: Option<Record<'a>>,
+    detail_key: Option<&'a RawValue>,
+    key_after_detail: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for OnePass<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OnePassVisitor)
+    }
+}
+
+struct OnePassVisitor;
+
+impl<'de> Visitor<'de> for OnePassVisitor {
+    type Value = OnePass<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an EventBridge event")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), E> {
+            match slot.replace(value) {
+                None => Ok(()),
+                Some(_) => Err(E::custom(format_args!("duplicate field {key}"))),
+            }
+        }
+        let mut pass = OnePass::default();
+        let (mut id, mut source, mut detail_type, mut account) = (None, None, None, None);
+        let (mut time, mut region, mut resources) = (None, None, None);
+        while let Some(key) = map.next_key::<&'de RawValue>()? {
+            if pass.detail_key.is_some() && pass.key_after_detail.is_none() {
+                pass.key_after_detail = Some(key);
+            }
+            match key.get() {
+                r#""id""# => once(&mut id, map.next_value()?, "id")?,
+                r#""source""# => once(&mut source, map.next_value()?, "source")?,
+                r#""detail-type""# => once(&mut detail_type, map.next_value()?, "detail-type")?,
+                r#""account""# => once(&mut account, map.next_value()?, "account")?,
+                r#""time""# => once(&mut time, map.next_value()?, "time")?,
+                r#""region""# => once(&mut region, map.next_value()?, "region")?,
+                r#""resources""# => once(&mut resources, map.next_value()?, "resources")?,
+                r#""detail""# => {
+                    once(&mut pass.detail_key, key, "detail")?;
+                    pass.record = map.next_value::<Object<Record<'de>>>()?.0;
+                }
+                // An escaped key may spell one of the names above.
+                other if other.contains('\\') => {
+                    return Err(de::Error::custom("escaped key"));
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        pass.envelope = Envelope {
+            id: id.unwrap_or_default(),
+            source: source.unwrap_or_default(),
+            detail_type: detail_type.unwrap_or_default(),
+            account: account.unwrap_or_default(),
+            time: time.unwrap_or_default(),
+            region: region.unwrap_or_default(),
+            resources: resources.unwrap_or_default(),
+        };
+        Ok(pass)
+    }
 }
 
 /// The fields of a CloudTrail record that the relay reads.
@@ -235,10 +430,152 @@ mod tests {
         assert_eq!(detail_type_for(None), "AWS API Call via CloudTrail");
     }
 
+    fn record_text(raw: &str) -> Option<&str> {
+        match Event::read(raw).ok()?.detail {
+            Ok(Detail::Record { text, .. }) => Some(text),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn envelope_keeps_the_detail_raw() {
-        let text = r#"{"id":"1","detail-type":"X","source":"aws.iam","detail":{"b": 1, "a":[2]}}"#;
-        let env: Envelope = serde_json::from_str(text).unwrap();
-        assert_eq!(env.detail.map(|d| d.get()), Some(r#"{"b": 1, "a":[2]}"#));
+    fn the_detail_text_is_found_exactly_wherever_the_key_lies() {
+        let cases = [
+            (
+                r#"{"id":"1","detail":{"b": 1, "a":[2]}}"#,
+                r#"{"b": 1, "a":[2]}"#,
+            ),
+            (r#"{"detail" :  {"x":"}"} , "id":"1"}"#, r#"{"x":"}"}"#),
+            ("\n{ \"detail\":\t{}\r\n}\n", "{}"),
+            (
+                r#"{"detail":{"k":"a,\"}"},"resources":["r"],"time":"t"}"#,
+                r#"{"k":"a,\"}"}"#,
+            ),
+        ];
+        for (raw, detail) in cases {
+            assert!(read_in_one_pass(raw).is_some(), "{raw}");
+            assert_eq!(record_text(raw), Some(detail), "{raw}");
+        }
+    }
+
+    #[test]
+    fn what_one_pass_cannot_settle_gets_the_plain_reason() {
+        let reason = |raw: &str| match Event::read(raw) {
+            Ok(event) => event.detail.err(),
+            Err(reason) => Some(reason),
+        };
+        assert_eq!(
+            reason(r#"{"detail":[1]}"#).as_deref(),
+            Some("detail is not a JSON object")
+        );
+        assert!(reason(r#"{"detail":{"eventName":"a","eventName":"b"}}"#)
+            .is_some_and(|r| r.starts_with("detail cannot be read as a CloudTrail record")));
+        assert!(reason(r#"{"id":"1","id":"2","detail":{}}"#)
+            .is_some_and(|r| r.starts_with("input is not a JSON object")));
+        assert_eq!(reason("[1]").as_deref(), Some("input is not a JSON object"));
+        // An escaped key is decoded by the plain way, so it still counts.
+        let escaped = r#"{"d\u0065tail":{"eventName":"X"},"source":"aws.s3"}"#;
+        assert!(read_in_one_pass(escaped).is_none());
+        assert_eq!(record_text(escaped), Some(r#"{"eventName":"X"}"#));
+        // Null detail is no detail.
+        assert!(matches!(
+            Event::read(r#"{"detail":null}"#).map(|e| e.detail),
+            Ok(Ok(Detail::Absent))
+        ));
+    }
+
+    mod one_pass_agrees_with_two {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                "[a-z\"\\\\{},:é ]{0,12}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                let key = prop_oneof![
+                    Just("eventSource".to_owned()),
+                    Just("eventName".to_owned()),
+                    Just("userIdentity".to_owned()),
+                    Just("type".to_owned()),
+                    Just("arn".to_owned()),
+                    Just("recipientAccountId".to_owned()),
+                    Just("enrichment".to_owned()),
+                    "[a-z\"]{1,6}",
+                ];
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map(key, inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// An envelope as text: keys in any order (repeats too), any JSON
+        /// whitespace between tokens, values compact or pretty.
+        fn envelope() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("id"),
+                Just("source"),
+                Just("detail-type"),
+                Just("account"),
+                Just("resources"),
+                Just("detail"),
+                Just("detail"),
+                Just("d\\u0065tail"),
+                Just("other"),
+            ];
+            let ws = "[ \t\r\n]{0,2}";
+            let entry = (ws, key, ws, ws, value(), any::<bool>());
+            let field = prop_oneof![
+                Just("eventSource".to_owned()),
+                Just("eventName".to_owned()),
+                Just("eventID".to_owned()),
+                Just("userIdentity".to_owned()),
+                "[a-zA-Z]{1,12}",
+            ];
+            let record = prop::collection::btree_map(field, value(), 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect()));
+            // Most envelopes carry an object detail somewhere among the rest.
+            let detail =
+                prop::option::weighted(0.8, (ws, Just("detail"), ws, ws, record, any::<bool>()));
+            (
+                prop::collection::vec(entry, 0..6),
+                detail,
+                any::<prop::sample::Index>(),
+            )
+                .prop_map(|(mut entries, detail, at)| {
+                    if let Some(detail) = detail {
+                        entries.insert(at.index(entries.len() + 1), detail);
+                    }
+                    let body: Vec<String> = entries
+                        .into_iter()
+                        .map(|(a, key, b, c, value, pretty)| {
+                            let value = if pretty {
+                                serde_json::to_string_pretty(&value)
+                            } else {
+                                serde_json::to_string(&value)
+                            };
+                            format!("{a}\"{key}\"{b}:{c}{}", value.unwrap_or_default())
+                        })
+                        .collect();
+                    format!("{{{}}}", body.join(","))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn on_any_envelope(raw in envelope()) {
+                if let Some(one) = read_in_one_pass(&raw) {
+                    let two = read_in_two_passes(&raw);
+                    prop_assert_eq!(format!("{:?}", Ok::<_, String>(one)), format!("{two:?}"));
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::enrich::{
 };
 use crate::entry::Entry;
 use crate::error::Error;
-use crate::event::{detail_type_for, Envelope, Record};
+use crate::event::{detail_type_for, Detail, Envelope, Event, Record};
 use crate::rules::{Category, Facts, RuleTable};
 use crate::settings::Settings;
 use crate::size::{self, entry_size, splice_enrichment};
@@ -147,17 +147,9 @@ impl Relay {
     }
 
     fn prepare_in(&self, raw: &str, ctx: &Ctx<'_>) -> Prepared {
-        // Serde would read a JSON array into the envelope's fields by position.
-        if !raw.trim_start().starts_with('{') {
-            let reason = "input is not a JSON object".to_owned();
-            return self.malformed(raw, reason, None, ctx);
-        }
-        let envelope: Envelope = match serde_json::from_str(raw) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                let reason = format!("input is not a JSON object: {e}");
-                return self.malformed(raw, reason, None, ctx);
-            }
+        let Event { envelope, detail } = match Event::read(raw) {
+            Ok(event) => event,
+            Err(reason) => return self.malformed(raw, reason, None, ctx),
         };
         let source = envelope.source.get();
         let detail_type = envelope.detail_type.get();
@@ -179,34 +171,23 @@ impl Relay {
         }
         let test_event = control && detail_type == Some(TEST_EVENT);
 
-        match envelope.detail {
-            Some(detail) if detail.get().starts_with('{') => {
-                match serde_json::from_str::<Record>(detail.get()) {
-                    Ok(record) => {
-                        let input = Input {
-                            envelope_id: envelope.id.non_empty(),
-                            source: envelope.source.non_empty().map(Cow::Borrowed),
-                            detail_type: detail_type.unwrap_or(detail_type_for(None)),
-                            envelope_account: envelope.account.non_empty(),
-                            region: envelope.region.non_empty(),
-                            time: envelope.time.non_empty(),
-                            resources: envelope.resources.0.clone(),
-                            detail: detail.get(),
-                            test_event,
-                        };
-                        self.enrich(&input, &record, ctx)
-                    }
-                    Err(e) => {
-                        let reason = format!("detail cannot be read as a CloudTrail record: {e}");
-                        self.malformed(raw, reason, Some(&envelope), ctx)
-                    }
-                }
+        match detail {
+            Ok(Detail::Record { text, record }) => {
+                let input = Input {
+                    envelope_id: envelope.id.non_empty(),
+                    source: envelope.source.non_empty().map(Cow::Borrowed),
+                    detail_type: detail_type.unwrap_or(detail_type_for(None)),
+                    envelope_account: envelope.account.non_empty(),
+                    region: envelope.region.non_empty(),
+                    time: envelope.time.non_empty(),
+                    resources: &envelope.resources.0,
+                    detail: text,
+                    test_event,
+                };
+                self.enrich(&input, &record, ctx)
             }
-            Some(_) => {
-                let reason = "detail is not a JSON object".to_owned();
-                self.malformed(raw, reason, Some(&envelope), ctx)
-            }
-            None => self.bare_record(raw, &envelope, ctx),
+            Ok(Detail::Absent) => self.bare_record(raw, &envelope, ctx),
+            Err(reason) => self.malformed(raw, reason, Some(&envelope), ctx),
         }
     }
 
@@ -229,7 +210,7 @@ impl Relay {
             envelope_account: None,
             region: None,
             time: None,
-            resources: Vec::new(),
+            resources: &[],
             detail: raw.trim(),
             test_event: false,
         };
@@ -280,7 +261,7 @@ impl Relay {
                 truncated: Vec::new(),
             },
         };
-        let mut resources = input.resources.clone();
+        let mut resources = input.resources.to_vec();
         let detail = self.fit_record(input, record, &mut enrichment, &mut resources);
         let time = parse_time(input.time)
             .or_else(|| parse_time(record.event_time.non_empty()))
@@ -470,7 +451,7 @@ struct Input<'a> {
     envelope_account: Option<&'a str>,
     region: Option<&'a str>,
     time: Option<&'a str>,
-    resources: Vec<String>,
+    resources: &'a [String],
     /// The record's JSON text, exactly as received.
     detail: &'a str,
     test_event: bool,
