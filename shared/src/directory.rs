@@ -4,8 +4,10 @@
 //! {"<12-digit id>": {name, email, status, ouPath, tags, environment}}}`.
 //! `config/accounts.json` is a sample and the embedded default.
 
+use crate::enrich::AccountContext;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 
 pub const SAMPLE_DIRECTORY: &str = include_str!("../../config/accounts.json");
@@ -62,8 +64,17 @@ pub struct DirectoryFile {
 
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
-    accounts: HashMap<String, AccountInfo>,
+    accounts: HashMap<String, Listed>,
     generated_at: Option<String>,
+}
+
+/// An account as the directory lists it, with its enrichment context
+/// rendered once as JSON: every event from the account carries the same
+/// text, so it is written when the directory is read, not per event.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub info: AccountInfo,
+    pub context_json: Box<RawValue>,
 }
 
 impl Directory {
@@ -83,8 +94,18 @@ impl Directory {
         if let Some(bad) = file.accounts.keys().find(|id| !is_account_id(id)) {
             return Err(fail(format!("{bad:?} is not a 12-digit account id")));
         }
+        let accounts = file
+            .accounts
+            .into_iter()
+            .map(|(id, info)| {
+                let context = AccountContext::of_listed(&id, &info);
+                let context_json = serde_json::value::to_raw_value(&context)
+                    .map_err(|e| fail(format!("account {id} cannot be rendered: {e}")))?;
+                Ok((id, Listed { info, context_json }))
+            })
+            .collect::<Result<_, Error>>()?;
         Ok(Directory {
-            accounts: file.accounts.into_iter().collect(),
+            accounts,
             generated_at: file.generated_at,
         })
     }
@@ -94,6 +115,10 @@ impl Directory {
     }
 
     pub fn get(&self, account_id: &str) -> Option<&AccountInfo> {
+        self.accounts.get(account_id).map(|listed| &listed.info)
+    }
+
+    pub fn listed(&self, account_id: &str) -> Option<&Listed> {
         self.accounts.get(account_id)
     }
 

@@ -4,7 +4,8 @@ use crate::directory::{AccountInfo, Directory};
 use crate::event::{Record, UserIdentity};
 use crate::rules::Category;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: &str = "1";
@@ -46,7 +47,7 @@ pub struct Enrichment<'a> {
     pub provenance: Provenance<'a>,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountContext<'a> {
     pub id: Option<&'a str>,
@@ -59,20 +60,78 @@ pub struct AccountContext<'a> {
     pub environment: Option<&'a str>,
     /// False when the account directory does not list this account.
     pub known: bool,
+    /// This very context as the directory rendered it, for a listed account.
+    #[schemars(skip)]
+    pub rendered: Option<&'a RawValue>,
+}
+
+/// The serialized form of [`AccountContext`] (its schema is derived from
+/// the context itself, and a test holds the two together).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountFields<'a> {
+    id: Option<&'a str>,
+    name: Option<&'a str>,
+    email: Option<&'a str>,
+    status: Option<&'a str>,
+    ou_path: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+    environment: Option<&'a str>,
+    known: bool,
+}
+
+impl Serialize for AccountContext<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(rendered) = self.rendered {
+            return rendered.serialize(serializer);
+        }
+        AccountFields {
+            id: self.id,
+            name: self.name,
+            email: self.email,
+            status: self.status,
+            ou_path: self.ou_path,
+            tags: self.tags,
+            environment: self.environment,
+            known: self.known,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl<'a> AccountContext<'a> {
     pub fn lookup(id: Option<&'a str>, directory: &'a Directory) -> AccountContext<'a> {
-        let info: Option<&AccountInfo> = id.and_then(|id| directory.get(id));
+        match id.and_then(|id| directory.listed(id)) {
+            Some(listed) => AccountContext {
+                rendered: Some(&listed.context_json),
+                ..AccountContext::of_listed(id.unwrap_or_default(), &listed.info)
+            },
+            None => AccountContext {
+                id: echo_opt(id),
+                name: None,
+                email: None,
+                status: None,
+                ou_path: None,
+                tags: &NO_TAGS,
+                environment: None,
+                known: false,
+                rendered: None,
+            },
+        }
+    }
+
+    /// The context of an account the directory lists, as it is rendered.
+    pub fn of_listed(id: &'a str, info: &'a AccountInfo) -> AccountContext<'a> {
         AccountContext {
-            id: echo_opt(id),
-            name: info.and_then(|i| i.name.as_deref()),
-            email: info.and_then(|i| i.email.as_deref()),
-            status: info.and_then(|i| i.status.as_deref()),
-            ou_path: info.and_then(|i| i.ou_path.as_deref()),
-            tags: info.map_or(&NO_TAGS, |i| &i.tags),
-            environment: info.and_then(AccountInfo::environment),
-            known: info.is_some(),
+            id: Some(id),
+            name: info.name.as_deref(),
+            email: info.email.as_deref(),
+            status: info.status.as_deref(),
+            ou_path: info.ou_path.as_deref(),
+            tags: &info.tags,
+            environment: info.environment(),
+            known: true,
+            rendered: None,
         }
     }
 }
@@ -188,8 +247,14 @@ impl Actor<'_> {
 
 impl Enrichment<'_> {
     pub fn to_json(&self) -> String {
-        // Serializing plain structs of strings, bools and string maps cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+        // Most enrichments fit this, which spares growing the buffer as it fills.
+        let mut out = Vec::with_capacity(1536);
+        // Serializing plain structs of strings, bools and string maps cannot fail,
+        // and serde_json writes only UTF-8.
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => String::from_utf8(out).unwrap_or_else(|_| String::from("{}")),
+            Err(_) => String::from("{}"),
+        }
     }
 
     /// Records what was trimmed, and says so in the signals.
@@ -371,6 +436,28 @@ pub fn is_access_denied(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_accounts_rendered_context_is_its_context() {
+        let directory = Directory::sample().unwrap();
+        for id in ["111111111111", "333333333333", "555555555555"] {
+            let context = AccountContext::lookup(Some(id), &directory);
+            let rendered = serde_json::to_string(&context).unwrap();
+            let fields = serde_json::to_string(&AccountContext {
+                rendered: None,
+                ..context.clone()
+            })
+            .unwrap();
+            assert_eq!(rendered, fields);
+            assert!(rendered.contains(r#""known":true"#), "{rendered}");
+        }
+        let unknown = AccountContext::lookup(Some("999999999999"), &directory);
+        assert_eq!(
+            serde_json::to_value(&unknown).unwrap(),
+            serde_json::json!({"id": "999999999999", "name": null, "email": null, "status": null,
+                "ouPath": null, "tags": {}, "environment": null, "known": false})
+        );
+    }
 
     #[test]
     fn signal_order_is_string_order() {

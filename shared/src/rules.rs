@@ -5,6 +5,7 @@
 
 use crate::error::Error;
 use crate::event::service_name;
+use aho_corasick::AhoCorasick;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -130,13 +131,57 @@ impl Pattern {
     }
 }
 
+/// One rule's list of patterns for one field: matched when any pattern is.
+/// The `*Part*` patterns are searched for together in one scan of the value
+/// (the ec2 network rule alone has dozens of them).
+#[derive(Debug, Default)]
+struct Patterns {
+    others: Vec<Pattern>,
+    parts: Option<AhoCorasick>,
+}
+
+impl Patterns {
+    fn new(patterns: Vec<Pattern>) -> Result<Patterns, String> {
+        let (parts, others): (Vec<Pattern>, Vec<Pattern>) = patterns
+            .into_iter()
+            .partition(|p| matches!(p, Pattern::Contains(_)));
+        let parts: Vec<String> = parts
+            .into_iter()
+            .filter_map(|p| match p {
+                Pattern::Contains(part) => Some(part),
+                _ => None,
+            })
+            .collect();
+        let parts = match parts.is_empty() {
+            true => None,
+            false => Some(AhoCorasick::new(&parts).map_err(|e| e.to_string())?),
+        };
+        Ok(Patterns { others, parts })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.others.is_empty() && self.parts.is_none()
+    }
+
+    /// An empty list places no condition; a missing value meets no pattern.
+    fn admit(&self, value: Option<&str>) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        value.is_some_and(|v| {
+            self.others.iter().any(|p| p.matches(v))
+                || self.parts.as_ref().is_some_and(|parts| parts.is_match(v))
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct Rule {
     pub id: String,
     pub category: Category,
     services: Vec<String>,
-    events: Vec<Pattern>,
-    detail_types: Vec<Pattern>,
+    events: Patterns,
+    detail_types: Patterns,
 }
 
 impl Rule {
@@ -145,10 +190,7 @@ impl Rule {
     }
 
     fn matches(&self, event_name: Option<&str>, detail_type: Option<&str>) -> bool {
-        let any = |patterns: &[Pattern], value: Option<&str>| {
-            patterns.is_empty() || value.is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
-        };
-        any(&self.events, event_name) && any(&self.detail_types, detail_type)
+        self.events.admit(event_name) && self.detail_types.admit(detail_type)
     }
 }
 
@@ -198,8 +240,9 @@ impl RuleTable {
             if !seen.insert(spec.id.clone()) {
                 return Err(format!("rule id {:?} is used twice", spec.id));
             }
-            let patterns = |list: &[String], what: &str| -> Result<Vec<Pattern>, String> {
-                list.iter()
+            let patterns = |list: &[String], what: &str| -> Result<Patterns, String> {
+                let parsed = list
+                    .iter()
                     .map(|p| {
                         if p.is_empty() {
                             Err(format!("rule {:?} has an empty {what} pattern", spec.id))
@@ -207,7 +250,8 @@ impl RuleTable {
                             Ok(Pattern::parse(p))
                         }
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>, _>>()?;
+                Patterns::new(parsed).map_err(|e| format!("rule {:?}: {e}", spec.id))
             };
             let services = spec
                 .services
