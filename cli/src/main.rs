@@ -144,12 +144,17 @@ fn for_each_line(
 
 fn route(relay: &Relay, reader: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), CliError> {
     let received = ReceivedAt::now();
+    // Serializing into a buffer of our own spares a dynamic call for every
+    // fragment of the escaped detail.
+    let mut line_out = Vec::with_capacity(16 * 1024);
     for_each_line(reader, |number, line| {
         match relay.prepare(line, &received) {
             Prepared::Entry(prepared) => {
-                serde_json::to_writer(&mut *out, &prepared.entry)
+                line_out.clear();
+                serde_json::to_writer(&mut line_out, &prepared.entry)
                     .map_err(|e| CliError::Output(e.into()))?;
-                out.write_all(b"\n").map_err(CliError::Output)?;
+                line_out.push(b'\n');
+                out.write_all(&line_out).map_err(CliError::Output)?;
             }
             Prepared::Refused { reason, .. } => {
                 eprintln!("trailrelay: line {number}: refused, no entry: {reason}")
