@@ -159,7 +159,7 @@ fn explain_says_what_it_decided_and_sums_up() {
     assert_eq!(summary.len(), 2, "{text}");
     assert!(summary[0].contains("trailrelay-identity"));
     assert!(
-        summary[1].starts_with("entries 45, refused 1, consumed 1, malformed 3"),
+        summary[1].starts_with("entries 48, refused 1, consumed 1, malformed 3"),
         "{}",
         summary[1]
     );

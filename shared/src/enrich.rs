@@ -169,6 +169,7 @@ pub enum Signal {
     CrossAccountActor,
     DirectoryStale,
     MalformedInput,
+    RelayTampering,
     RootActivity,
     TestEvent,
     Truncated,
@@ -176,7 +177,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub const ALL: [Signal; 11] = [
+    pub const ALL: [Signal; 12] = [
         Signal::AccessDenied,
         Signal::AccountMismatch,
         Signal::ConsoleLoginFailure,
@@ -184,6 +185,7 @@ impl Signal {
         Signal::CrossAccountActor,
         Signal::DirectoryStale,
         Signal::MalformedInput,
+        Signal::RelayTampering,
         Signal::RootActivity,
         Signal::TestEvent,
         Signal::Truncated,
@@ -199,6 +201,7 @@ impl Signal {
             Signal::CrossAccountActor => "cross_account_actor",
             Signal::DirectoryStale => "directory_stale",
             Signal::MalformedInput => "malformed_input",
+            Signal::RelayTampering => "relay_tampering",
             Signal::RootActivity => "root_activity",
             Signal::TestEvent => "test_event",
             Signal::Truncated => "truncated",
@@ -364,6 +367,8 @@ pub struct SignalFacts<'a> {
     pub malformed: bool,
     /// The account directory in use is older than its limit.
     pub directory_stale: bool,
+    /// The event changes the forwarding path (see `tamper`).
+    pub relay_tampering: bool,
 }
 
 /// The one place signals are decided (see CATEGORIES.md for their meaning).
@@ -419,6 +424,9 @@ pub fn signals(f: &SignalFacts<'_>) -> Vec<Signal> {
     }
     if f.directory_stale {
         out.push(Signal::DirectoryStale);
+    }
+    if f.relay_tampering {
+        out.push(Signal::RelayTampering);
     }
     out.sort_unstable();
     out.dedup();

@@ -257,6 +257,10 @@ pub struct Record<'a> {
     pub additional_event_data: Object<AdditionalEventData<'a>>,
     #[serde(borrow)]
     pub insight_details: Object<InsightDetails<'a>>,
+    /// Kept raw: only the few calls that may change the relay's own
+    /// resources have theirs read (see `tamper`).
+    #[serde(borrow)]
+    pub request_parameters: Option<&'a RawValue>,
     /// Present when the record already carries a top-level `enrichment` key,
     /// which our own would collide with.
     pub enrichment: Option<IgnoredAny>,

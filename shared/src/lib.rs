@@ -24,6 +24,7 @@ pub mod relay;
 pub mod rules;
 pub mod settings;
 pub mod size;
+pub mod tamper;
 
 pub use entry::Entry;
 pub use error::Error;

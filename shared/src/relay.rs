@@ -13,6 +13,7 @@ use crate::event::{detail_type_for, Detail, Envelope, Event, Record};
 use crate::rules::{Category, Facts, RuleTable};
 use crate::settings::Settings;
 use crate::size::{self, entry_size, splice_enrichment};
+use crate::tamper;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -242,6 +243,12 @@ impl Relay {
             test_event: input.test_event,
             malformed: false,
             directory_stale: ctx.directory_stale,
+            relay_tampering: tamper::is_tampering(
+                facts.service,
+                facts.event_name,
+                record.request_parameters.map(|p| p.get()),
+                &self.settings.names,
+            ),
         });
         let mut enrichment = Enrichment {
             schema_version: SCHEMA_VERSION,
@@ -355,6 +362,7 @@ impl Relay {
             test_event: false,
             malformed: true,
             directory_stale: ctx.directory_stale,
+            relay_tampering: false,
         });
         let detail_type = envelope
             .detail_type

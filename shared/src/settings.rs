@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::rules::Category;
+use crate::tamper::RelayNames;
 use std::time::Duration;
 
 pub const DEFAULT_SOURCE: &str = "trailrelay";
@@ -34,6 +35,8 @@ pub const ENV_DIRECTORY_REFRESH_SECS: &str = "TRAILRELAY_DIRECTORY_REFRESH_SECS"
 pub const ENV_DIRECTORY_MAX_AGE_SECS: &str = "TRAILRELAY_DIRECTORY_MAX_AGE_SECS";
 pub const ENV_DIRECTORY_FIRST_FETCH_MS: &str = "TRAILRELAY_DIRECTORY_FIRST_FETCH_MS";
 pub const ENV_ACCOUNTS_FILE: &str = "TRAILRELAY_ACCOUNTS_FILE";
+/// The templates' `NamePrefix`, from which the relay's resource names follow.
+pub const ENV_NAME_PREFIX: &str = "TRAILRELAY_NAME_PREFIX";
 
 /// The environment variable naming the bus of a category, e.g.
 /// `TRAILRELAY_BUS_IDENTITY`.
@@ -116,6 +119,8 @@ pub struct Settings {
     pub accounts_file: Option<String>,
     /// The live directory in S3; `None` uses the static file or the sample.
     pub live_directory: Option<LiveDirectorySettings>,
+    /// The relay's own resource names, for the `relay_tampering` signal.
+    pub names: RelayNames,
 }
 
 impl Default for Settings {
@@ -130,6 +135,7 @@ impl Default for Settings {
             rules_file: None,
             accounts_file: None,
             live_directory: None,
+            names: RelayNames::default(),
         }
     }
 }
@@ -168,6 +174,9 @@ impl Settings {
         }
         if let Some(v) = get(ENV_MAX_ATTEMPTS) {
             s.retry.max_attempts = number(ENV_MAX_ATTEMPTS, &v)?;
+        }
+        if let Some(prefix) = get(ENV_NAME_PREFIX) {
+            s.names = RelayNames::with_prefix(prefix.trim());
         }
         s.rules_file = get(ENV_RULES_FILE);
         s.accounts_file = get(ENV_ACCOUNTS_FILE);
@@ -313,8 +322,10 @@ mod tests {
             ("TRAILRELAY_SOURCE", "acme.relay"),
             ("TRAILRELAY_MAX_ENTRY_BYTES", "262144"),
             ("TRAILRELAY_MAX_REQUEST_BYTES", "262144"),
+            ("TRAILRELAY_NAME_PREFIX", "sec"),
         ])
         .unwrap();
+        assert_eq!(s.names, RelayNames::with_prefix("sec"));
         assert_eq!(
             s.bus(Category::Data),
             "arn:aws:events:us-east-1:111111111111:event-bus/d"

@@ -1,0 +1,275 @@
+//! Events that change the forwarding path, or what feeds it, carry the
+//! signal `relay_tampering` whatever their category: an attacker who
+//! disables the forwarding rule first is invisible afterwards, so the event
+//! that disables it is the one to see.
+//!
+//! The relay's resource names follow from the templates' `NamePrefix`
+//! parameter: in member accounts the rule `<prefix>-forward`, the role
+//! `<prefix>-forwarder` and the schedule `<prefix>-heartbeat`; in the
+//! security account the buses `<prefix>-ingest` and `<prefix>-<category>`
+//! and the rule `<prefix>-ingest-to-enricher`.
+
+use crate::lenient::Text;
+use crate::rules::Category;
+use serde::Deserialize;
+
+pub const DEFAULT_NAME_PREFIX: &str = "trailrelay";
+
+/// The names of the relay's own resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayNames {
+    rules: [String; 2],
+    role: String,
+    schedule: String,
+    buses: Vec<String>,
+}
+
+impl RelayNames {
+    pub fn with_prefix(prefix: &str) -> RelayNames {
+        let mut buses = vec![format!("{prefix}-ingest")];
+        buses.extend(Category::ALL.map(|c| format!("{prefix}-{c}")));
+        RelayNames {
+            rules: [
+                format!("{prefix}-forward"),
+                format!("{prefix}-ingest-to-enricher"),
+            ],
+            role: format!("{prefix}-forwarder"),
+            schedule: format!("{prefix}-heartbeat"),
+            buses,
+        }
+    }
+
+    fn is_rule(&self, name: &str) -> bool {
+        self.rules.iter().any(|r| r == last_segment(name))
+    }
+
+    fn is_bus(&self, name: &str) -> bool {
+        self.buses.iter().any(|b| b == last_segment(name))
+    }
+}
+
+impl Default for RelayNames {
+    fn default() -> Self {
+        RelayNames::with_prefix(DEFAULT_NAME_PREFIX)
+    }
+}
+
+/// A name given as itself or as an ARN (`...:rule/[bus/]name`).
+fn last_segment(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// The parts of `requestParameters` that name what a call changes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Target<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    rule: Text<'a>,
+    #[serde(borrow)]
+    role_name: Text<'a>,
+    #[serde(borrow)]
+    event_bus_name: Text<'a>,
+}
+
+/// What kind of resource a call changes, when it is one of ours.
+enum Changes {
+    /// The trail itself: every such call counts, whichever trail.
+    Trail,
+    Rule,
+    Role,
+    Schedule,
+    Bus,
+}
+
+fn changes(service: &str, event_name: &str) -> Option<Changes> {
+    let kind = match (service, event_name) {
+        (
+            "cloudtrail",
+            "StopLogging"
+            | "DeleteTrail"
+            | "UpdateTrail"
+            | "PutEventSelectors"
+            | "PutInsightSelectors",
+        ) => Changes::Trail,
+        ("events", "DisableRule" | "DeleteRule" | "PutRule" | "PutTargets" | "RemoveTargets") => {
+            Changes::Rule
+        }
+        ("events", "PutPermission" | "RemovePermission" | "UpdateEventBus" | "DeleteEventBus") => {
+            Changes::Bus
+        }
+        (
+            "iam",
+            "DetachRolePolicy"
+            | "DeleteRolePolicy"
+            | "PutRolePolicy"
+            | "AttachRolePolicy"
+            | "UpdateAssumeRolePolicy"
+            | "DeleteRole",
+        ) => Changes::Role,
+        ("scheduler", "DeleteSchedule" | "UpdateSchedule") => Changes::Schedule,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Does this call change the forwarding path or what feeds it? The request
+/// parameters (raw JSON) are read only for the few calls that may.
+pub fn is_tampering(
+    service: Option<&str>,
+    event_name: Option<&str>,
+    request_parameters: Option<&str>,
+    names: &RelayNames,
+) -> bool {
+    let (Some(service), Some(event_name)) = (service, event_name) else {
+        return false;
+    };
+    let Some(kind) = changes(service, event_name) else {
+        return false;
+    };
+    if matches!(kind, Changes::Trail) {
+        return true;
+    }
+    let target: Target = request_parameters
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    match kind {
+        Changes::Trail => true,
+        // PutTargets and RemoveTargets name the rule `rule`; the others `name`.
+        Changes::Rule => [target.name.get(), target.rule.get()]
+            .into_iter()
+            .flatten()
+            .any(|n| names.is_rule(n)),
+        Changes::Role => target.role_name.get().is_some_and(|n| names.role == n),
+        Changes::Schedule => target.name.get().is_some_and(|n| names.schedule == n),
+        // PutPermission without a bus name changes the default bus: not ours.
+        Changes::Bus => [target.event_bus_name.get(), target.name.get()]
+            .into_iter()
+            .flatten()
+            .any(|n| names.is_bus(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tampering(service: &str, event: &str, params: &str) -> bool {
+        is_tampering(
+            Some(service),
+            Some(event),
+            Some(params),
+            &RelayNames::default(),
+        )
+    }
+
+    #[test]
+    fn changes_to_our_forwarding_rule_role_and_schedule_count() {
+        assert!(tampering(
+            "events",
+            "DisableRule",
+            r#"{"name":"trailrelay-forward"}"#
+        ));
+        assert!(tampering(
+            "events",
+            "RemoveTargets",
+            r#"{"rule":"trailrelay-forward","ids":["1"]}"#
+        ));
+        assert!(tampering(
+            "events",
+            "PutRule",
+            r#"{"name":"arn:aws:events:us-east-1:111111111111:rule/trailrelay-ingest/trailrelay-ingest-to-enricher"}"#
+        ));
+        assert!(tampering(
+            "iam",
+            "DetachRolePolicy",
+            r#"{"roleName":"trailrelay-forwarder"}"#
+        ));
+        assert!(tampering(
+            "iam",
+            "UpdateAssumeRolePolicy",
+            r#"{"roleName":"trailrelay-forwarder"}"#
+        ));
+        assert!(tampering(
+            "scheduler",
+            "DeleteSchedule",
+            r#"{"name":"trailrelay-heartbeat"}"#
+        ));
+        assert!(tampering(
+            "events",
+            "PutPermission",
+            r#"{"eventBusName":"trailrelay-ingest"}"#
+        ));
+        assert!(tampering(
+            "events",
+            "RemovePermission",
+            r#"{"eventBusName":"trailrelay-identity"}"#
+        ));
+    }
+
+    #[test]
+    fn the_same_calls_on_other_resources_do_not() {
+        assert!(!tampering(
+            "events",
+            "DisableRule",
+            r#"{"name":"nightly-build"}"#
+        ));
+        assert!(!tampering(
+            "iam",
+            "DetachRolePolicy",
+            r#"{"roleName":"Builder"}"#
+        ));
+        assert!(!tampering(
+            "scheduler",
+            "DeleteSchedule",
+            r#"{"name":"backup"}"#
+        ));
+        assert!(!tampering(
+            "events",
+            "PutPermission",
+            r#"{"action":"events:PutEvents"}"#
+        ));
+        assert!(!tampering("events", "DisableRule", "null"));
+        assert!(!tampering(
+            "ec2",
+            "RunInstances",
+            r#"{"name":"trailrelay-forward"}"#
+        ));
+    }
+
+    #[test]
+    fn any_change_to_a_trail_counts() {
+        for event in [
+            "StopLogging",
+            "DeleteTrail",
+            "UpdateTrail",
+            "PutEventSelectors",
+            "PutInsightSelectors",
+        ] {
+            assert!(
+                tampering("cloudtrail", event, r#"{"name":"org-trail"}"#),
+                "{event}"
+            );
+        }
+        assert!(!tampering("cloudtrail", "LookupEvents", "{}"));
+    }
+
+    #[test]
+    fn names_follow_the_prefix() {
+        let names = RelayNames::with_prefix("sec");
+        let params = Some(r#"{"name":"sec-forward"}"#);
+        assert!(is_tampering(
+            Some("events"),
+            Some("DeleteRule"),
+            params,
+            &names
+        ));
+        assert!(!is_tampering(
+            Some("events"),
+            Some("DeleteRule"),
+            params,
+            &RelayNames::default()
+        ));
+    }
+}
