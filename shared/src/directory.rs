@@ -118,6 +118,13 @@ impl Directory {
         self.accounts.get(account_id).map(|listed| &listed.info)
     }
 
+    /// Every account, in no particular order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&str, &AccountInfo)> {
+        self.accounts
+            .iter()
+            .map(|(id, listed)| (id.as_str(), &listed.info))
+    }
+
     pub fn listed(&self, account_id: &str) -> Option<&Listed> {
         self.accounts.get(account_id)
     }

@@ -20,6 +20,9 @@ pub enum Error {
     #[error("setting {name}: {reason}")]
     Setting { name: &'static str, reason: String },
 
+    #[error("path store: {reason}")]
+    PathStore { reason: String },
+
     #[error("PutEvents failed ({}): {reason}", if *transient { "transient" } else { "permanent" })]
     PutEvents { transient: bool, reason: String },
 }

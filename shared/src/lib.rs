@@ -19,6 +19,7 @@ pub mod lenient;
 pub mod logging;
 pub mod metrics;
 pub mod orgs;
+pub mod paths;
 pub mod publish;
 pub mod relay;
 pub mod rules;

@@ -20,6 +20,8 @@ pub struct Counters {
     pub malformed: u64,
     pub truncated: u64,
     pub unknown_account: u64,
+    /// Heartbeats whose last-seen time was written to the path store.
+    pub heartbeats_recorded: u64,
     /// Delivered per category, in `Category::ALL` order.
     pub delivered_by_category: [u64; 7],
 }
@@ -30,7 +32,7 @@ impl Counters {
         self.delivered + self.failed + self.refused + self.consumed == self.events_in
     }
 
-    fn totals(&self) -> [(&'static str, u64); 9] {
+    fn totals(&self) -> [(&'static str, u64); 10] {
         [
             ("EventsIn", self.events_in),
             ("Delivered", self.delivered),
@@ -41,6 +43,7 @@ impl Counters {
             ("Malformed", self.malformed),
             ("Truncated", self.truncated),
             ("UnknownAccount", self.unknown_account),
+            ("HeartbeatsRecorded", self.heartbeats_recorded),
         ]
     }
 

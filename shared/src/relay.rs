@@ -10,6 +10,7 @@ use crate::enrich::{
 use crate::entry::Entry;
 use crate::error::Error;
 use crate::event::{detail_type_for, Detail, Envelope, Event, Record};
+use crate::paths::{heartbeat_path, PathKey};
 use crate::rules::{Category, Facts, RuleTable};
 use crate::settings::Settings;
 use crate::size::{self, entry_size, splice_enrichment};
@@ -61,6 +62,8 @@ pub enum Prepared {
     Consumed {
         event_id: Option<String>,
         detail_type: String,
+        /// The forwarding path a heartbeat proves, when it names one.
+        path: Option<PathKey>,
     },
 }
 
@@ -165,9 +168,18 @@ impl Relay {
         }
         let control = source == Some(self.settings.control_source.as_str());
         if control && detail_type == Some(HEARTBEAT) {
+            let detail_text = match &detail {
+                Ok(Detail::Record { text, .. }) => Some(*text),
+                _ => None,
+            };
             return Prepared::Consumed {
                 event_id: envelope.id.get().map(str::to_owned),
                 detail_type: HEARTBEAT.to_owned(),
+                path: heartbeat_path(
+                    envelope.account.non_empty(),
+                    envelope.region.non_empty(),
+                    detail_text,
+                ),
             };
         }
         let test_event = control && detail_type == Some(TEST_EVENT);

@@ -9,9 +9,14 @@ pub mod s3;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::sync::Mutex;
+use time::OffsetDateTime;
 use tokio::time::Instant;
 use trailrelay_shared::directory::Directory;
 use trailrelay_shared::metrics::Counters;
+use trailrelay_shared::paths::{
+    NoPathStore, PathKey, PathStore, Recorded, WriteThrottle, MIN_WRITE_INTERVAL,
+};
 use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
 use trailrelay_shared::{Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
 
@@ -78,14 +83,48 @@ struct Shape<'a> {
     records: Option<&'a RawValue>,
 }
 
-pub struct Enricher<P> {
+/// Where the time comes from (a fixed or stepped one in tests).
+pub type Clock = Box<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+pub struct Enricher<P, S = NoPathStore> {
     relay: Relay,
     publisher: P,
+    paths: S,
+    throttle: Mutex<WriteThrottle>,
+    clock: Clock,
 }
 
-impl<P: Publisher> Enricher<P> {
+impl<P: Publisher> Enricher<P, NoPathStore> {
     pub fn new(relay: Relay, publisher: P) -> Self {
-        Enricher { relay, publisher }
+        Enricher {
+            relay,
+            publisher,
+            paths: NoPathStore,
+            throttle: Mutex::new(WriteThrottle::default()),
+            clock: Box::new(OffsetDateTime::now_utc),
+        }
+    }
+}
+
+impl<P: Publisher, S: PathStore> Enricher<P, S> {
+    /// Records heartbeats' last-seen times in `store`.
+    pub fn with_path_store<T: PathStore>(self, store: T) -> Enricher<P, T> {
+        Enricher {
+            relay: self.relay,
+            publisher: self.publisher,
+            paths: store,
+            throttle: self.throttle,
+            clock: self.clock,
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn path_store(&self) -> &S {
+        &self.paths
     }
 
     pub fn relay(&self) -> &Relay {
@@ -198,13 +237,14 @@ impl<P: Publisher> Enricher<P> {
         deadline: Instant,
         view: &View<'_>,
     ) -> (Vec<Outcome>, Counters) {
-        let received = ReceivedAt::now();
+        let received = ReceivedAt::at((self.clock)());
         let mut counters = Counters {
             events_in: inputs.len() as u64,
             ..Counters::default()
         };
         let mut outcomes = Vec::with_capacity(inputs.len());
         let mut prepared: Vec<(usize, PreparedEntry)> = Vec::new();
+        let mut heartbeats: Vec<(usize, Option<String>, PathKey)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             let prepared_input =
                 self.relay
@@ -229,14 +269,31 @@ impl<P: Publisher> Enricher<P> {
                 Prepared::Consumed {
                     event_id,
                     detail_type,
+                    path,
                 } => {
                     counters.consumed += 1;
-                    tracing::info!(event_id = event_id.as_deref(), %detail_type, "consumed");
+                    match path {
+                        Some(path) => heartbeats.push((i, event_id.clone(), path)),
+                        None => tracing::warn!(
+                            event_id = event_id.as_deref(),
+                            %detail_type,
+                            "consumed; it names no account and region, so no path is recorded"
+                        ),
+                    }
                     outcomes.push(Outcome::Done {
                         outcome: "consumed",
                         event_id,
                     });
                 }
+            }
+        }
+
+        for (i, event_id, path) in heartbeats {
+            if let Some(failed) = self
+                .record_heartbeat(event_id, &path, &received, &mut counters)
+                .await
+            {
+                outcomes[i] = failed;
             }
         }
 
@@ -297,6 +354,64 @@ impl<P: Publisher> Enricher<P> {
             };
         }
         (outcomes, counters)
+    }
+}
+
+impl<P, S: PathStore> Enricher<P, S> {
+    /// Writes a heartbeat's last-seen time (at most once a minute per path
+    /// and container); a failed write fails the heartbeat, so that it comes
+    /// back rather than the path looking silent.
+    async fn record_heartbeat(
+        &self,
+        event_id: Option<String>,
+        path: &PathKey,
+        received: &ReceivedAt,
+        counters: &mut Counters,
+    ) -> Option<Outcome> {
+        let due = match self.throttle.lock() {
+            Ok(mut throttle) => throttle.due(path, received.time),
+            Err(_) => true,
+        };
+        let recorded = match due {
+            true => {
+                self.paths
+                    .record_heartbeat(path, received.time, MIN_WRITE_INTERVAL)
+                    .await
+            }
+            false => Ok(Recorded::Skipped),
+        };
+        match recorded {
+            Ok(recorded) => {
+                counters.heartbeats_recorded += u64::from(recorded == Recorded::Written);
+                tracing::info!(
+                    event_id = event_id.as_deref(),
+                    account = %path.account,
+                    region = %path.region,
+                    recorded = ?recorded,
+                    "heartbeat"
+                );
+                None
+            }
+            Err(e) => {
+                if let Ok(mut throttle) = self.throttle.lock() {
+                    throttle.forget(path);
+                }
+                counters.consumed -= 1;
+                counters.failed += 1;
+                tracing::error!(
+                    event_id = event_id.as_deref(),
+                    account = %path.account,
+                    region = %path.region,
+                    error = %e,
+                    "heartbeat not recorded"
+                );
+                Some(Outcome::Failed {
+                    event_id,
+                    code: "PathStoreError".to_owned(),
+                    message: e.to_string(),
+                })
+            }
+        }
     }
 }
 
