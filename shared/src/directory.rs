@@ -9,6 +9,7 @@ use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 
 pub const SAMPLE_DIRECTORY: &str = include_str!("../../config/accounts.json");
 
@@ -140,6 +141,22 @@ impl Directory {
     pub fn generated_at(&self) -> Option<&str> {
         self.generated_at.as_deref()
     }
+}
+
+/// What a read of the directory object gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The object has not changed since the ETag given.
+    NotModified,
+    Document {
+        text: String,
+        etag: Option<String>,
+    },
+}
+
+/// Where the directory object is read from (S3), behind a trait for tests.
+pub trait DirectorySource: Send + Sync + 'static {
+    fn fetch(&self, etag: Option<String>) -> impl Future<Output = Result<Fetched, String>> + Send;
 }
 
 pub fn is_account_id(text: &str) -> bool {

@@ -118,6 +118,35 @@ impl<T: PathStore + Send> PathStore for std::sync::Arc<T> {
     }
 }
 
+/// A store that may not be configured.
+impl<T: PathStore + Send> PathStore for Option<T> {
+    async fn record_heartbeat(
+        &self,
+        path: &PathKey,
+        at: OffsetDateTime,
+        min_interval: Duration,
+    ) -> Result<Recorded, Error> {
+        match self {
+            Some(store) => store.record_heartbeat(path, at, min_interval).await,
+            None => Ok(Recorded::NoStore),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<PathRecord>, Error> {
+        match self {
+            Some(store) => store.list().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn set_silent(&self, path: &PathKey, since: Option<OffsetDateTime>) -> Result<(), Error> {
+        match self {
+            Some(store) => store.set_silent(path, since).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// The store of a relay that has none configured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoPathStore;

@@ -37,6 +37,12 @@ pub const ENV_DIRECTORY_FIRST_FETCH_MS: &str = "TRAILRELAY_DIRECTORY_FIRST_FETCH
 pub const ENV_ACCOUNTS_FILE: &str = "TRAILRELAY_ACCOUNTS_FILE";
 /// The templates' `NamePrefix`, from which the relay's resource names follow.
 pub const ENV_NAME_PREFIX: &str = "TRAILRELAY_NAME_PREFIX";
+/// The DynamoDB table of path last-seen times; unset, heartbeats are not recorded.
+pub const ENV_PATHS_TABLE: &str = "TRAILRELAY_PATHS_TABLE";
+/// The regions every member account is enrolled in, comma-separated.
+pub const ENV_ENROLLED_REGIONS: &str = "TRAILRELAY_ENROLLED_REGIONS";
+pub const ENV_SILENCE_THRESHOLD_SECS: &str = "TRAILRELAY_SILENCE_THRESHOLD_SECS";
+pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(15 * 60);
 
 /// The environment variable naming the bus of a category, e.g.
 /// `TRAILRELAY_BUS_IDENTITY`.
@@ -121,6 +127,26 @@ pub struct Settings {
     pub live_directory: Option<LiveDirectorySettings>,
     /// The relay's own resource names, for the `relay_tampering` signal.
     pub names: RelayNames,
+    pub paths: PathSettings,
+}
+
+/// Path health: where last-seen times live and what counts as silent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathSettings {
+    pub table: Option<String>,
+    pub enrolled_regions: Vec<String>,
+    /// A path not heard from for longer than this is silent.
+    pub silence_threshold: Duration,
+}
+
+impl Default for PathSettings {
+    fn default() -> Self {
+        PathSettings {
+            table: None,
+            enrolled_regions: Vec::new(),
+            silence_threshold: DEFAULT_SILENCE_THRESHOLD,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -136,6 +162,7 @@ impl Default for Settings {
             accounts_file: None,
             live_directory: None,
             names: RelayNames::default(),
+            paths: PathSettings::default(),
         }
     }
 }
@@ -177,6 +204,18 @@ impl Settings {
         }
         if let Some(prefix) = get(ENV_NAME_PREFIX) {
             s.names = RelayNames::with_prefix(prefix.trim());
+        }
+        s.paths.table = get(ENV_PATHS_TABLE);
+        if let Some(list) = get(ENV_ENROLLED_REGIONS) {
+            s.paths.enrolled_regions = list
+                .split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+        }
+        if let Some(v) = get(ENV_SILENCE_THRESHOLD_SECS) {
+            s.paths.silence_threshold =
+                Duration::from_secs(number(ENV_SILENCE_THRESHOLD_SECS, &v)?);
         }
         s.rules_file = get(ENV_RULES_FILE);
         s.accounts_file = get(ENV_ACCOUNTS_FILE);
@@ -323,8 +362,12 @@ mod tests {
             ("TRAILRELAY_MAX_ENTRY_BYTES", "262144"),
             ("TRAILRELAY_MAX_REQUEST_BYTES", "262144"),
             ("TRAILRELAY_NAME_PREFIX", "sec"),
+            ("TRAILRELAY_ENROLLED_REGIONS", " eu-west-1, us-east-1,"),
+            ("TRAILRELAY_SILENCE_THRESHOLD_SECS", "60"),
         ])
         .unwrap();
+        assert_eq!(s.paths.enrolled_regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(s.paths.silence_threshold, Duration::from_secs(60));
         assert_eq!(s.names, RelayNames::with_prefix("sec"));
         assert_eq!(
             s.bus(Category::Data),

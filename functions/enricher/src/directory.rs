@@ -10,28 +10,12 @@
 //! - A failed read keeps the last good copy; once no read has succeeded for
 //!   `max_age` (or none ever has), events carry `directory_stale`.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use trailrelay_shared::directory::Directory;
+pub use trailrelay_shared::directory::{DirectorySource, Fetched};
 use trailrelay_shared::settings::LiveDirectorySettings;
-
-/// What a read of the directory object gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fetched {
-    /// The object has not changed since the ETag given.
-    NotModified,
-    Document {
-        text: String,
-        etag: Option<String>,
-    },
-}
-
-/// Where the directory object is read from (S3), behind a trait for tests.
-pub trait DirectorySource: Send + Sync + 'static {
-    fn fetch(&self, etag: Option<String>) -> impl Future<Output = Result<Fetched, String>> + Send;
-}
 
 struct State {
     directory: Arc<Directory>,

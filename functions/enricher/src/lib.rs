@@ -3,8 +3,7 @@
 //! publishes the entries, and reports what was not delivered.
 
 pub mod directory;
-pub mod eventbridge;
-pub mod s3;
+pub use trailrelay_aws::{eventbridge, s3};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,15 @@
 //! The enricher Lambda: builds its clients once per container and hands each
 //! payload to [`Enricher`].
 
+// The handler's future nests the SDK's futures deeply enough to pass the default.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
+use trailrelay_aws::dynamodb::DynamoPathStore;
 use trailrelay_enricher::directory::LiveDirectory;
 use trailrelay_enricher::eventbridge::EventBridgePublisher;
 use trailrelay_enricher::s3::S3Directory;
@@ -31,7 +35,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let source = S3Directory::new(s3, location.bucket.clone(), location.key.clone());
         LiveDirectory::new(source, Arc::new(relay.directory().clone()), location)
     });
-    let enricher = Enricher::new(relay, publisher);
+    let paths = relay
+        .settings()
+        .paths
+        .table
+        .clone()
+        .map(|table| DynamoPathStore::new(DynamoPathStore::client(&config), table));
+    if paths.is_none() {
+        tracing::warn!(
+            "no path store (TRAILRELAY_PATHS_TABLE): heartbeats are consumed, not recorded"
+        );
+    }
+    let enricher = Enricher::new(relay, publisher).with_path_store(paths);
     let (enricher, live) = (&enricher, &live);
 
     lambda_runtime::run(service_fn(

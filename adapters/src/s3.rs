@@ -1,7 +1,7 @@
 //! The live directory's source: a conditional GET of one S3 object.
 
-use crate::directory::{DirectorySource, Fetched};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use trailrelay_shared::directory::{DirectorySource, Fetched};
 
 pub struct S3Directory {
     client: aws_sdk_s3::Client,
