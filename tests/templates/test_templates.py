@@ -247,13 +247,16 @@ def test_only_the_enricher_may_publish_on_the_category_buses():
     for category in CATEGORIES:
         [bus] = [b for b in buses.values() if b["Properties"]["Name"] == sub("${NamePrefix}-" + category)]
         s = statements(bus["Properties"]["Policy"])
+        # The path check reports on the audit bus; nothing else publishes anywhere.
+        roles = ["EnricherRole", "PathCheckRole"] if category == "audit" else ["EnricherRole"]
+        arns = [{"Fn::GetAtt": [r, "Arn"]} for r in roles]
         [allow] = [x for x in s if x["Sid"] == "RelayPublishes"]
-        assert allow["Principal"] == {"AWS": {"Fn::GetAtt": ["EnricherRole", "Arn"]}}
+        assert as_list(allow["Principal"]["AWS"]) == arns
         assert allow["Resource"] == bus_arn(category)
         [deny] = [x for x in s if x["Effect"] == "Deny"]
         assert deny["Principal"] == "*" and deny["Action"] == "events:PutEvents"
         assert deny["Resource"] == bus_arn(category)
-        assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": ["EnricherRole", "Arn"]}]}}
+        assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": arns}}
 
 
 def test_consumers_manage_only_rules_they_create_on_the_category_buses():
@@ -338,7 +341,8 @@ def test_the_doctor_role_reads_and_sends_only_control_events():
 
 # --- the function as we build it ---------------------------------------------------------
 
-@pytest.mark.parametrize("name,binary", [("Enricher", "trailrelay-enricher"), ("AccountSync", "trailrelay-account-sync")])
+@pytest.mark.parametrize("name,binary", [("Enricher", "trailrelay-enricher"), ("AccountSync", "trailrelay-account-sync"),
+                                         ("PathCheck", "trailrelay-path-check")])
 def test_the_functions_are_built_and_run_as_we_build_them(name, binary):
     fn = resources(SECURITY, "AWS::Serverless::Function")[name]
     p = fn["Properties"]
@@ -444,11 +448,13 @@ def test_account_sync_runs_on_a_schedule_and_on_organizations_changes():
 TAKES_TAGS = {
     "AWS::KMS::Key", "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::SQS::Queue",
     "AWS::Lambda::EventSourceMapping", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::S3::Bucket",
-    "AWS::CloudWatch::Alarm", "AWS::Serverless::Function",
+    "AWS::CloudWatch::Alarm", "AWS::Serverless::Function", "AWS::DynamoDB::Table",
 }
 TAKES_NO_TAGS = {
     "AWS::KMS::Alias", "AWS::Events::Archive", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
+    # Schedules take no tags (only schedule groups do).
+    "AWS::Scheduler::Schedule",
 }
 REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref": "TagEnvironment"},
                  "Owner": {"Ref": "TagOwner"}}
@@ -467,3 +473,75 @@ def test_nothing_is_untagged(template):
         for key, value in REQUIRED_TAGS.items():
             assert as_map.get(key) == value, f"{name}: tag {key}"
         assert template["Parameters"][value["Ref"]]["Type"] == "String"
+
+
+# --- path health ----------------------------------------------------------------------
+
+def test_each_member_region_sends_heartbeats_along_the_forwarding_path():
+    schedule = resources(MEMBER)["HeartbeatSchedule"]["Properties"]
+    assert schedule["Name"] == sub("${NamePrefix}-heartbeat")
+    assert schedule["ScheduleExpression"] == sub("rate(${HeartbeatMinutes} minutes)")
+    assert MEMBER["Parameters"]["HeartbeatMinutes"]["MinValue"] >= 2, "rate(1 minutes) is not a valid expression"
+    target = schedule["Target"]
+    # On the default bus, so that the forward rule (and its role) carry it.
+    assert target["Arn"] == sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default")
+    assert target["EventBridgeParameters"] == {"Source": {"Ref": "ControlSource"}, "DetailType": "trailrelay Heartbeat"}
+    assert '"account":"${AWS::AccountId}"' in target["Input"]["Fn::Sub"]
+    assert '"region":"${AWS::Region}"' in target["Input"]["Fn::Sub"]
+    pattern = resources(MEMBER)["ForwardRule"]["Properties"]["EventPattern"]
+    assert "trailrelay Heartbeat" in pattern["detail-type"]
+    assert {"Ref": "ControlSource"} in pattern["source"]
+
+
+def test_the_heartbeat_role_may_only_put_control_events_on_the_default_bus():
+    role = resources(MEMBER)["HeartbeatRole"]
+    assert role["Condition"] == "IsPrimaryRegion"
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    [put] = [s for r, s in iam_statements(MEMBER) if r == "HeartbeatRole"]
+    assert put["Action"] == "events:PutEvents"
+    assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
+    assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"}}}
+    target = resources(MEMBER)["HeartbeatSchedule"]["Properties"]["Target"]
+    assert target["RoleArn"] == sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${NamePrefix}-heartbeat")
+
+
+def test_the_paths_table_is_encrypted_with_the_relay_key_and_recoverable():
+    table = resources(SECURITY)["PathsTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "path", "KeyType": "HASH"}]
+    assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
+                                         "KMSMasterKeyId": {"Fn::GetAtt": ["RelayKey", "Arn"]}}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_enricher_only_writes_heartbeats_and_the_check_reads_marks_and_reports():
+    enricher = [s for r, s in iam_statements(SECURITY) if r == "EnricherRole"
+                and any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert [(s["Action"], s["Resource"]) for s in enricher] == [
+        ("dynamodb:UpdateItem", {"Fn::GetAtt": ["PathsTable", "Arn"]})]
+    check = {a: s["Resource"] for r, s in iam_statements(SECURITY) if r == "PathCheckRole" for a in as_list(s["Action"])}
+    assert check["dynamodb:Scan"] == check["dynamodb:UpdateItem"] == {"Fn::GetAtt": ["PathsTable", "Arn"]}
+    assert check["events:PutEvents"] == bus_arn("audit")
+    assert check["s3:GetObject"] == {"Fn::Sub": "${DirectoryBucket.Arn}/latest.json"}
+
+
+def test_the_check_runs_on_a_schedule_and_silence_is_alarmed_even_when_the_check_stops():
+    env = resources(SECURITY)["PathCheck"]["Properties"]["Environment"]["Variables"]
+    assert env["TRAILRELAY_ENROLLED_REGIONS"] == {"Ref": "EnrolledRegions"}
+    assert env["TRAILRELAY_SILENCE_THRESHOLD_SECS"] == {"Ref": "SilenceThresholdSeconds"}
+    assert env["TRAILRELAY_BUS_AUDIT"] == {"Fn::GetAtt": ["AuditBus", "Arn"]}
+    assert resources(SECURITY)["Enricher"]["Properties"]["Environment"]["Variables"]["TRAILRELAY_PATHS_TABLE"] == {
+        "Ref": "PathsTable"}
+    [target] = resources(SECURITY)["PathCheckScheduleRule"]["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["PathCheck", "Arn"]}
+    alarm = resources(SECURITY)["SilentPathsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("trailrelay", "SilentPaths")
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_both_templates_share_the_name_prefix_that_tampering_is_judged_by():
+    for template in (SECURITY, MEMBER):
+        assert template["Parameters"]["NamePrefix"]["Default"] == "trailrelay"
+    assert resources(SECURITY)["Enricher"]["Properties"]["Environment"]["Variables"]["TRAILRELAY_NAME_PREFIX"] == {
+        "Ref": "NamePrefix"}
