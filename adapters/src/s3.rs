@@ -1,7 +1,8 @@
 //! The live directory's source: a conditional GET of one S3 object.
 
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
-use trailrelay_shared::directory::{DirectorySource, Fetched};
+use trailrelay_shared::directory::{Directory, DirectorySource, Fetched};
+use trailrelay_shared::Settings;
 
 pub struct S3Directory {
     client: aws_sdk_s3::Client,
@@ -53,5 +54,45 @@ impl DirectorySource for S3Directory {
                 DisplayErrorContext(&e)
             )),
         }
+    }
+}
+
+/// An S3 client as the relay uses it: path-style addressing, which works
+/// for every bucket name and with local emulators alike.
+pub fn client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// The account directory as it is now: the live copy in S3 when one is
+/// configured (an unreadable one is an error, not a silent fallback), else
+/// the static file, else the embedded sample.
+pub async fn read_directory(
+    settings: &Settings,
+    config: &aws_config::SdkConfig,
+) -> Result<Directory, String> {
+    if let Some(location) = &settings.live_directory {
+        let source = S3Directory::new(
+            client(config),
+            location.bucket.clone(),
+            location.key.clone(),
+        );
+        let origin = format!("s3://{}/{}", location.bucket, location.key);
+        return match source.fetch(None).await? {
+            Fetched::Document { text, .. } => {
+                Directory::from_json(&text, &origin).map_err(|e| e.to_string())
+            }
+            Fetched::NotModified => Err(format!("{origin}: not modified, though no copy was held")),
+        };
+    }
+    match &settings.accounts_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            Directory::from_json(&text, path).map_err(|e| e.to_string())
+        }
+        None => Directory::sample().map_err(|e| e.to_string()),
     }
 }

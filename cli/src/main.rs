@@ -4,6 +4,7 @@
 //! says for people what it decided, `schema` prints the JSON Schema of the
 //! enrichment. All of it runs the same library code as the Lambda.
 
+mod paths;
 mod template;
 
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
     /// Print the JSON Schema of the `enrichment` object.
     Schema,
     /// Check that a SAM template's buses, enricher environment and role agree with the categories.
+    /// List every expected forwarding path (active account x enrolled region)
+    /// with when it was last heard from and whether it is silent.
+    Paths(paths::PathsArgs),
     CheckTemplate {
         /// The security account's SAM template.
         #[arg(value_name = "FILE", default_value = "template.yaml")]
@@ -65,6 +69,10 @@ enum CliError {
     Template { path: String, reason: String },
     #[error("{failed} check(s) of {path} failed")]
     TemplateDisagrees { path: String, failed: usize },
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Aws(String),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +82,11 @@ fn main() -> ExitCode {
         Command::Explain(inputs) => run(&inputs, explain),
         Command::Schema => schema(),
         Command::CheckTemplate { template } => check_template(&template),
+        Command::Paths(args) => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            paths::paths(args, &mut out)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 pub const PATH_SILENT: &str = "trailrelay Path Silent";
 pub const PATH_RESTORED: &str = "trailrelay Path Restored";
 
-/// A path is written at most this often, whatever arrives: a burst of
-/// heartbeats (a replay, a duplicate schedule) costs no more writes.
+/// By default a path is written at most this often, whatever arrives: a
+/// burst of heartbeats (a replay, a duplicate schedule) costs no more writes.
 pub const MIN_WRITE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// One forwarding path: a member account and a region it is enrolled in.
@@ -67,7 +67,7 @@ pub enum Recorded {
     /// The store already holds a time this recent (another container wrote
     /// it, or a later heartbeat did): last seen only moves forward.
     AlreadyRecent,
-    /// This container wrote the path less than [`MIN_WRITE_INTERVAL`] ago.
+    /// This container wrote the path less than the write interval ago.
     Skipped,
     /// No store is configured: heartbeats are consumed, not recorded.
     NoStore,
@@ -211,16 +211,34 @@ fn is_region_name(text: &str) -> bool {
 
 /// Remembers, per container, when each path was last written, so that a
 /// burst of heartbeats makes no calls at all.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WriteThrottle {
+    interval: Duration,
     written: HashMap<PathKey, OffsetDateTime>,
 }
 
+impl Default for WriteThrottle {
+    fn default() -> Self {
+        WriteThrottle::every(MIN_WRITE_INTERVAL)
+    }
+}
+
 impl WriteThrottle {
+    pub fn every(interval: Duration) -> WriteThrottle {
+        WriteThrottle {
+            interval,
+            written: HashMap::new(),
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Is a write of `path` at `now` due? (Marks it written if so.)
     pub fn due(&mut self, path: &PathKey, now: OffsetDateTime) -> bool {
         match self.written.get(path) {
-            Some(&last) if now - last < MIN_WRITE_INTERVAL && now >= last => false,
+            Some(&last) if now - last < self.interval && now >= last => false,
             _ => {
                 self.written.insert(path.clone(), now);
                 true

@@ -43,6 +43,8 @@ pub const ENV_PATHS_TABLE: &str = "TRAILRELAY_PATHS_TABLE";
 pub const ENV_ENROLLED_REGIONS: &str = "TRAILRELAY_ENROLLED_REGIONS";
 pub const ENV_SILENCE_THRESHOLD_SECS: &str = "TRAILRELAY_SILENCE_THRESHOLD_SECS";
 pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(15 * 60);
+/// How often one container writes one path's last-seen time at most.
+pub const ENV_HEARTBEAT_WRITE_INTERVAL_SECS: &str = "TRAILRELAY_HEARTBEAT_WRITE_INTERVAL_SECS";
 
 /// The environment variable naming the bus of a category, e.g.
 /// `TRAILRELAY_BUS_IDENTITY`.
@@ -137,6 +139,8 @@ pub struct PathSettings {
     pub enrolled_regions: Vec<String>,
     /// A path not heard from for longer than this is silent.
     pub silence_threshold: Duration,
+    /// A path's last-seen time is written at most this often.
+    pub write_interval: Duration,
 }
 
 impl Default for PathSettings {
@@ -145,6 +149,7 @@ impl Default for PathSettings {
             table: None,
             enrolled_regions: Vec::new(),
             silence_threshold: DEFAULT_SILENCE_THRESHOLD,
+            write_interval: crate::paths::MIN_WRITE_INTERVAL,
         }
     }
 }
@@ -216,6 +221,10 @@ impl Settings {
         if let Some(v) = get(ENV_SILENCE_THRESHOLD_SECS) {
             s.paths.silence_threshold =
                 Duration::from_secs(number(ENV_SILENCE_THRESHOLD_SECS, &v)?);
+        }
+        if let Some(v) = get(ENV_HEARTBEAT_WRITE_INTERVAL_SECS) {
+            s.paths.write_interval =
+                Duration::from_secs(number(ENV_HEARTBEAT_WRITE_INTERVAL_SECS, &v)?);
         }
         s.rules_file = get(ENV_RULES_FILE);
         s.accounts_file = get(ENV_ACCOUNTS_FILE);

@@ -13,9 +13,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use trailrelay_shared::directory::Directory;
 use trailrelay_shared::metrics::Counters;
-use trailrelay_shared::paths::{
-    NoPathStore, PathKey, PathStore, Recorded, WriteThrottle, MIN_WRITE_INTERVAL,
-};
+use trailrelay_shared::paths::{NoPathStore, PathKey, PathStore, Recorded, WriteThrottle};
 use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
 use trailrelay_shared::{Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
 
@@ -95,11 +93,12 @@ pub struct Enricher<P, S = NoPathStore> {
 
 impl<P: Publisher> Enricher<P, NoPathStore> {
     pub fn new(relay: Relay, publisher: P) -> Self {
+        let throttle = WriteThrottle::every(relay.settings().paths.write_interval);
         Enricher {
             relay,
             publisher,
             paths: NoPathStore,
-            throttle: Mutex::new(WriteThrottle::default()),
+            throttle: Mutex::new(throttle),
             clock: Box::new(OffsetDateTime::now_utc),
         }
     }
@@ -367,6 +366,7 @@ impl<P, S: PathStore> Enricher<P, S> {
         received: &ReceivedAt,
         counters: &mut Counters,
     ) -> Option<Outcome> {
+        let interval = self.relay.settings().paths.write_interval;
         let due = match self.throttle.lock() {
             Ok(mut throttle) => throttle.due(path, received.time),
             Err(_) => true,
@@ -374,7 +374,7 @@ impl<P, S: PathStore> Enricher<P, S> {
         let recorded = match due {
             true => {
                 self.paths
-                    .record_heartbeat(path, received.time, MIN_WRITE_INTERVAL)
+                    .record_heartbeat(path, received.time, interval)
                     .await
             }
             false => Ok(Recorded::Skipped),

@@ -27,11 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let publisher = EventBridgePublisher::new(EventBridgePublisher::client(&config));
     let live = relay.settings().live_directory.clone().map(|location| {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = trailrelay_aws::s3::client(&config);
         let source = S3Directory::new(s3, location.bucket.clone(), location.key.clone());
         LiveDirectory::new(source, Arc::new(relay.directory().clone()), location)
     });

@@ -8,12 +8,11 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use trailrelay_aws::dynamodb::DynamoPathStore;
 use trailrelay_aws::eventbridge::EventBridgePublisher;
-use trailrelay_aws::s3::S3Directory;
+use trailrelay_aws::s3::read_directory;
 use trailrelay_path_check::{CheckError, PathCheck, FALLBACK_BUDGET};
-use trailrelay_shared::directory::{Directory, DirectorySource, Fetched};
 use trailrelay_shared::publish::invocation_budget;
 use trailrelay_shared::settings::ENV_PATHS_TABLE;
-use trailrelay_shared::{Relay, Settings};
+use trailrelay_shared::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -25,29 +24,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "{ENV_PATHS_TABLE} is not set: there is no path store to check"
         ))
     })?;
-    // The static directory (file or sample) serves where no live one is configured.
-    let fallback = Relay::load(settings.clone())
-        .map_err(CheckError::from)?
-        .directory()
-        .clone();
     let config = aws_config::load_from_env().await;
-    let live = settings.live_directory.clone().map(|location| {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        (
-            S3Directory::new(s3, location.bucket.clone(), location.key.clone()),
-            location,
-        )
-    });
     let check = PathCheck {
         store: DynamoPathStore::new(DynamoPathStore::client(&config), table),
         publisher: EventBridgePublisher::new(EventBridgePublisher::client(&config)),
         settings,
     };
-    let (check, live, fallback) = (&check, &live, &fallback);
+    let (check, config) = (&check, &config);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (left, _) =
@@ -55,18 +38,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let deadline = Instant::now() + left;
         // Expected paths come from the current directory: an unreadable one
         // fails the check (and its alarm) rather than expect the wrong paths.
-        let directory = match live {
-            Some((source, location)) => match source.fetch(None).await {
-                Ok(Fetched::Document { text, .. }) => {
-                    let origin = format!("s3://{}/{}", location.bucket, location.key);
-                    Directory::from_json(&text, &origin)
-                        .map_err(|e| CheckError::Directory(e.to_string()))?
-                }
-                Ok(Fetched::NotModified) => fallback.clone(),
-                Err(reason) => return Err(CheckError::Directory(reason).into()),
-            },
-            None => fallback.clone(),
-        };
+        let directory = read_directory(&check.settings, config)
+            .await
+            .map_err(CheckError::Directory)?;
         let (report, _) = check
             .run(&directory, OffsetDateTime::now_utc(), deadline)
             .await?;
