@@ -33,7 +33,7 @@ test: lint validate
 
 ## End to end on this machine: moto for AWS, cargo lambda watch for Lambda (tests/e2e).
 e2e: $(VENV)/.installed
-	$(CARGO) build -q -p trailrelay-enricher
+	$(CARGO) build -q -p trailrelay-enricher -p trailrelay-account-sync -p trailrelay-path-check -p trailrelay
 	$(VENV)/bin/pytest -q tests/e2e
 
 lint:

@@ -178,9 +178,17 @@ struct HeartbeatDetail {
     region: Option<String>,
 }
 
-/// The path a heartbeat proves. The envelope's `account` and `region` are
-/// set by EventBridge, not by the sender, so they win; the detail's stand in
-/// where the envelope has none (local emulators leave `account` out).
+/// The path a heartbeat proves.
+///
+/// The envelope's `account` is set by EventBridge, not by the sender: a
+/// heartbeat whose detail names another account is refused, so no account
+/// can keep another's path looking alive. (The detail's account stands in
+/// only where the envelope has none, as local emulators deliver it.)
+///
+/// The region comes from the detail, which the member stack's schedule
+/// writes, and the envelope's only where the detail has none: the envelope
+/// says where the event was last put, and anyone in the organization may
+/// put on the ingest bus directly, so it proves no more than the detail.
 pub fn heartbeat_path(
     envelope_account: Option<&str>,
     envelope_region: Option<&str>,
@@ -189,15 +197,16 @@ pub fn heartbeat_path(
     let detail: HeartbeatDetail = detail
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_default();
-    let account = envelope_account
-        .map(str::to_owned)
-        .or(detail.account)
-        .filter(|a| crate::directory::is_account_id(a))?;
-    let region = envelope_region
-        .map(str::to_owned)
-        .or(detail.region)
+    let account = match (envelope_account, detail.account.as_deref()) {
+        (Some(envelope), Some(claimed)) if envelope != claimed => return None,
+        (Some(envelope), _) => envelope.to_owned(),
+        (None, claimed) => claimed?.to_owned(),
+    };
+    let region = detail
+        .region
+        .or(envelope_region.map(str::to_owned))
         .filter(|r| is_region_name(r))?;
-    Some(PathKey::new(account, region))
+    crate::directory::is_account_id(&account).then(|| PathKey::new(account, region))
 }
 
 /// `eu-west-1`, `us-gov-east-1`, `cn-north-1`: letters, digits and dashes.
@@ -603,15 +612,21 @@ mod tests {
     }
 
     #[test]
-    fn heartbeats_name_their_path_by_the_envelope_first() {
+    fn heartbeats_name_their_account_by_the_envelope_and_region_by_the_detail() {
         let detail = Some(r#"{"account":"222222222222","region":"eu-west-1"}"#);
         assert_eq!(
-            heartbeat_path(Some("111111111111"), Some("us-east-1"), detail),
-            Some(PathKey::new("111111111111", "us-east-1"))
+            heartbeat_path(Some("222222222222"), Some("us-east-1"), detail),
+            Some(PathKey::new("222222222222", "eu-west-1"))
         );
+        // No account speaks for another.
+        assert_eq!(heartbeat_path(Some("111111111111"), Some("us-east-1"), detail), None);
         assert_eq!(
             heartbeat_path(None, None, detail),
             Some(PathKey::new("222222222222", "eu-west-1"))
+        );
+        assert_eq!(
+            heartbeat_path(Some("111111111111"), Some("us-east-1"), Some("{}")),
+            Some(PathKey::new("111111111111", "us-east-1"))
         );
         assert_eq!(heartbeat_path(None, Some("eu-west-1"), Some("{}")), None);
         assert_eq!(heartbeat_path(Some("1"), Some("eu-west-1"), None), None);

@@ -1,7 +1,7 @@
 """Local stand-ins for AWS, for the end-to-end tests and `make demo`.
 
 - moto's server mode on a free loopback port (the AWS APIs);
-- `cargo lambda watch` serving the enricher (the Lambda runtime);
+- `cargo lambda watch` serving the functions (the Lambda runtime);
 - the topology of template.yaml and member-account.yaml, read from the
   templates themselves and created in moto, so that the local run cannot
   drift from what gets deployed.
@@ -107,19 +107,20 @@ class Moto:
         return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
                 "aws_session_token": c["SessionToken"]}
 
-    def client(self, service, account=SECURITY_ACCOUNT):
-        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **self.credentials(account))
+    def client(self, service, account=SECURITY_ACCOUNT, region=REGION):
+        return boto3.client(service, endpoint_url=self.url, region_name=region, **self.credentials(account))
 
 
 class Template:
     """A CloudFormation template with its intrinsic functions resolved the way
     CloudFormation would for one account, region and set of parameters."""
 
-    def __init__(self, path, account, parameters=None):
+    def __init__(self, path, account, parameters=None, region=REGION):
         with open(os.path.join(ROOT, path)) as f:
             self.doc, problems = decode_str(f.read())
         assert not problems, problems
         self.account = account
+        self.region = region
         self.params = {k: v.get("Default") for k, v in self.doc.get("Parameters", {}).items()}
         self.params.update(parameters or {})
         self._conditions = {}
@@ -138,14 +139,15 @@ class Template:
             # CloudFormation names it; any valid, predictable name will do here.
             return f"{self.params.get('NamePrefix', 'trailrelay')}-{resource_id.lower()}-{self.account}"
         key = {"AWS::Events::EventBus": "Name", "AWS::Events::Rule": "Name", "AWS::SQS::Queue": "QueueName",
-               "AWS::IAM::Role": "RoleName", "AWS::Serverless::Function": "FunctionName"}.get(r["Type"])
+               "AWS::IAM::Role": "RoleName", "AWS::Serverless::Function": "FunctionName",
+               "AWS::DynamoDB::Table": "TableName", "AWS::Scheduler::Schedule": "Name"}.get(r["Type"])
         if key is None:
             return resource_id  # resources the harness does not create (keys, log groups, ...)
         return self.resolve(r["Properties"][key])
 
     def arn_of(self, resource_id):
         r = self.doc["Resources"][resource_id]
-        name, kind, acct = self.name_of(resource_id), r["Type"], self.account
+        name, kind, acct, REGION = self.name_of(resource_id), r["Type"], self.account, self.region
         if kind == "AWS::Events::EventBus":
             return f"arn:aws:events:{REGION}:{acct}:event-bus/{name}"
         if kind == "AWS::Events::Rule":
@@ -160,6 +162,8 @@ class Template:
             return f"arn:aws:lambda:{REGION}:{acct}:function:{name}"
         if kind == "AWS::S3::Bucket":
             return f"arn:aws:s3:::{name}"
+        if kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{REGION}:{acct}:table/{name}"
         return f"arn:aws:cloudformation:{REGION}:{acct}:{resource_id}"
 
     # -- intrinsic functions
@@ -185,7 +189,7 @@ class Template:
         raise ValueError(f"condition {fn} not understood")
 
     def ref(self, name):
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": self.account, "AWS::Partition": "aws",
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws",
                   "AWS::StackName": "trailrelay", "AWS::NoValue": NOVALUE}
         if name in pseudo:
             return pseudo[name]
@@ -258,6 +262,12 @@ class Relay:
     # stale copy, within seconds.
     DIRECTORY_REFRESH_SECONDS = 1
     DIRECTORY_MAX_AGE_SECONDS = 6
+    # Path health in seconds, not minutes: member accounts are enrolled in
+    # two regions, a path is silent after 6 s, and a container writes a
+    # path's last-seen time at most every second.
+    ENROLLED_REGIONS = "us-east-1,eu-west-1"
+    SILENCE_THRESHOLD_SECONDS = 6
+    HEARTBEAT_WRITE_INTERVAL_SECONDS = 1
 
     def __init__(self, moto, notes):
         self.moto = moto
@@ -265,9 +275,13 @@ class Relay:
         self.template = Template("template.yaml", SECURITY_ACCOUNT, {
             "Mode": "buffered", "OrganizationId": "o-exampleorgid",
             "DirectoryRefreshSeconds": self.DIRECTORY_REFRESH_SECONDS,
-            "DirectoryMaxAgeSeconds": self.DIRECTORY_MAX_AGE_SECONDS})
+            "DirectoryMaxAgeSeconds": self.DIRECTORY_MAX_AGE_SECONDS,
+            "EnrolledRegions": self.ENROLLED_REGIONS,
+            "SilenceThresholdSeconds": self.SILENCE_THRESHOLD_SECONDS})
         notes.append(f"the enricher re-reads the directory every {self.DIRECTORY_REFRESH_SECONDS}s here "
                      f"(template default 300s), and calls it stale after {self.DIRECTORY_MAX_AGE_SECONDS}s")
+        notes.append(f"a path is silent after {self.SILENCE_THRESHOLD_SECONDS}s here (template default 900s); "
+                     "moto fires no schedules, so the harness sends each heartbeat and runs each check")
         self.events = moto.client("events")
         self.sqs = moto.client("sqs")
         self.s3 = moto.client("s3")
@@ -275,6 +289,12 @@ class Relay:
         for rid in t.resources("AWS::S3::Bucket"):
             self.s3.create_bucket(Bucket=t.name_of(rid))
         self.directory_bucket = t.name_of("DirectoryBucket")
+        self.dynamodb = moto.client("dynamodb")
+        for rid in t.resources("AWS::DynamoDB::Table"):
+            p = t.props(rid)
+            self.dynamodb.create_table(TableName=p["TableName"], KeySchema=p["KeySchema"],
+                                       AttributeDefinitions=p["AttributeDefinitions"], BillingMode=p["BillingMode"])
+        self.paths_table = t.name_of("PathsTable")
         self.buses = {}
         for rid in t.resources("AWS::Events::EventBus"):
             p = t.props(rid)
@@ -337,6 +357,8 @@ class Relay:
     def function_environment(self, function="Enricher"):
         """A function's environment as the template gives it, pointed at moto."""
         env = {k: str(v) for k, v in self.template.props(function)["Environment"]["Variables"].items()}
+        if function == "Enricher":
+            env["TRAILRELAY_HEARTBEAT_WRITE_INTERVAL_SECS"] = str(self.HEARTBEAT_WRITE_INTERVAL_SECONDS)
         env.update({"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         return env
@@ -371,17 +393,43 @@ class Relay:
 
 class Member:
     """A member account's forwarding path from member-account.yaml, in moto:
-    the forward rule on its default bus, targeting the ingest bus."""
+    the forward rule on its default bus in one region, targeting the ingest
+    bus, and what its heartbeat schedule would put on that bus."""
 
-    def __init__(self, moto, account, ingest_bus_arn):
+    def __init__(self, moto, account, ingest_bus_arn, region=REGION):
         self.account = account
-        self.events = moto.client("events", account)
-        t = Template("member-account.yaml", account, {"IngestBusArn": ingest_bus_arn, "PrimaryRegion": REGION})
+        self.region = region
+        self.events = moto.client("events", account, region)
+        t = Template("member-account.yaml", account, {"IngestBusArn": ingest_bus_arn, "PrimaryRegion": REGION},
+                     region=region)
         for rid in t.resources("AWS::Events::Rule"):
             p = t.props(rid)
             targets = [{k: v for k, v in target.items() if k != "DeadLetterConfig"} for target in p["Targets"]]
             self.events.put_rule(Name=p["Name"], EventPattern=json.dumps(p["EventPattern"]), State=p["State"])
             self.events.put_targets(Rule=p["Name"], Targets=targets)
+        self.forward_rule = t.name_of("ForwardRule")
+        self.forward_targets = [{k: v for k, v in target.items() if k != "DeadLetterConfig"}
+                                for target in t.props("ForwardRule")["Targets"]]
+        self.heartbeat_target = t.props("HeartbeatSchedule")["Target"]
+
+    def heartbeat(self):
+        """Puts the event the heartbeat schedule puts (moto fires no schedules)."""
+        target = self.heartbeat_target
+        entry = {"Source": target["EventBridgeParameters"]["Source"],
+                 "DetailType": target["EventBridgeParameters"]["DetailType"],
+                 "Detail": target["Input"], "EventBusName": target["Arn"]}
+        failed = self.events.put_events(Entries=[entry])["FailedEntryCount"]
+        assert failed == 0, f"heartbeat of {self.account} {self.region} refused"
+
+    def set_forwarding(self, enabled):
+        """Enables or disables the forward rule. moto keeps delivering to a
+        disabled rule's targets, so the targets go with the rule's state here."""
+        if enabled:
+            self.events.enable_rule(Name=self.forward_rule)
+            self.events.put_targets(Rule=self.forward_rule, Targets=self.forward_targets)
+        else:
+            self.events.disable_rule(Name=self.forward_rule)
+            self.events.remove_targets(Rule=self.forward_rule, Ids=[t["Id"] for t in self.forward_targets])
 
 
 class Organization:

@@ -2,6 +2,9 @@
 
 member account default bus -> forward rule -> ingest bus -> ingest rule ->
 buffer queue -> enricher (cargo lambda watch) -> category bus -> consumer queue.
+
+Heartbeats travel the same way, and the path check (cargo lambda watch too)
+reads what the enricher recorded of them.
 """
 import json
 import os
@@ -10,7 +13,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-from localaws import ROOT, Function, Member, Moto, Organization, Relay, expected, fixtures, sqs_batch
+from localaws import REGION, ROOT, Function, Member, Moto, Organization, Relay, expected, fixtures, sqs_batch
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
@@ -22,7 +25,7 @@ class Local:
         self.say = say
         self.notes = []
         self.log_dir = log_dir
-        self.moto = self.function = self.sync_function = None
+        self.moto = self.function = self.sync_function = self.check_function = None
         try:
             self._start()
         except BaseException:
@@ -43,6 +46,8 @@ class Local:
         self.function = Function(log_dir, self.relay.function_environment("Enricher"))
         self.sync_function = Function(log_dir, self.relay.function_environment("AccountSync"),
                                       package="trailrelay-account-sync")
+        self.check_function = Function(log_dir, self.relay.function_environment("PathCheck"),
+                                       package="trailrelay-path-check")
 
     def sync_directory(self):
         """Runs account-sync as its schedule would; returns its report."""
@@ -66,13 +71,31 @@ class Local:
             out.append((line, parsed))
         return out
 
-    def member(self, account):
-        if account not in self.members:
-            self.members[account] = Member(self.moto, account, self.relay.ingest_bus_arn)
-        return self.members[account]
+    def member(self, account, region=None):
+        region = region or REGION
+        if (account, region) not in self.members:
+            self.members[(account, region)] = Member(self.moto, account, self.relay.ingest_bus_arn, region)
+        return self.members[(account, region)]
+
+    def relay_buffer(self):
+        """Hands what the ingest rule put in the buffer queue to the enricher,
+        as the event source mapping would; returns the failed message ids."""
+        time.sleep(0.3)
+        bodies = [m["Body"] for m in self.relay.drain(self.relay.buffer_url)]
+        return invoke_batches(self, bodies) if bodies else []
+
+    def check_paths(self):
+        """Runs the path check as its schedule would; returns its report."""
+        scheduled = {"version": "0", "id": "path-check", "detail-type": "Scheduled Event", "source": "aws.events",
+                     "account": "123456789012", "time": "2026-11-26T00:00:00Z", "region": REGION,
+                     "resources": [], "detail": {}}
+        response, error = self.check_function.invoke(scheduled)
+        if error:
+            raise RuntimeError(f"the path check failed: {error}")
+        return response["report"]
 
     def stop(self):
-        for part in (self.function, self.sync_function, self.moto):
+        for part in (self.function, self.sync_function, self.check_function, self.moto):
             if part is not None:
                 part.stop()
 
