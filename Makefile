@@ -56,8 +56,8 @@ soak:
 ## The whole relay on this machine: moto, the enricher under cargo lambda watch, the
 ## templates' topology, the bundled sample events sent from member accounts.
 demo: $(VENV)/.installed
-	@echo "building the enricher (the first build takes a few minutes)..."
-	$(CARGO) build -p trailrelay-enricher
+	@echo "building the functions (the first build takes a few minutes)..."
+	$(CARGO) build -p trailrelay-enricher -p trailrelay-account-sync -p trailrelay-path-check
 	$(VENV)/bin/python tests/e2e/demo.py
 
 ## The same sample events through the CLI only, offline: what each became, and a summary.

@@ -425,6 +425,8 @@ pub struct PathEventDetail<'a> {
     /// For `Path Silent`: since the last heartbeat (or null when never);
     /// for `Path Restored`: how long it was reported silent.
     pub silent_for_seconds: Option<i64>,
+    /// For `Path Restored`: when the check first reported it silent.
+    pub silent_since: Option<String>,
     pub threshold_seconds: u64,
     pub checked_at: String,
 }
@@ -439,10 +441,14 @@ pub fn change_entry(
     source: &str,
     audit_bus: &str,
 ) -> Option<Entry> {
-    let (key, detail_type, last_seen, silent_for) = match change {
-        Change::Silent { key, last_seen } => {
-            (key, PATH_SILENT, *last_seen, last_seen.map(|t| now - t))
-        }
+    let (key, detail_type, last_seen, silent_for, since) = match change {
+        Change::Silent { key, last_seen } => (
+            key,
+            PATH_SILENT,
+            *last_seen,
+            last_seen.map(|t| now - t),
+            None,
+        ),
         Change::Restored {
             key,
             last_seen,
@@ -452,6 +458,7 @@ pub fn change_entry(
             PATH_RESTORED,
             Some(*last_seen),
             Some(now - *silent_since),
+            Some(*silent_since),
         ),
         Change::Dropped { .. } => return None,
     };
@@ -461,6 +468,7 @@ pub fn change_entry(
         region: &key.region,
         last_seen: last_seen.map(rfc3339),
         silent_for_seconds: silent_for.map(|d| d.whole_seconds()),
+        silent_since: since.map(rfc3339),
         threshold_seconds: threshold.as_secs(),
         checked_at: rfc3339(now),
     };
@@ -619,7 +627,10 @@ mod tests {
             Some(PathKey::new("222222222222", "eu-west-1"))
         );
         // No account speaks for another.
-        assert_eq!(heartbeat_path(Some("111111111111"), Some("us-east-1"), detail), None);
+        assert_eq!(
+            heartbeat_path(Some("111111111111"), Some("us-east-1"), detail),
+            None
+        );
         assert_eq!(
             heartbeat_path(None, None, detail),
             Some(PathKey::new("222222222222", "eu-west-1"))

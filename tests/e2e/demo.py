@@ -3,8 +3,11 @@
 
 Starts moto and the enricher (cargo lambda watch), creates the topology of
 template.yaml and member-account.yaml, sends the bundled sample events from
-member accounts, and prints what arrived on each category bus. Stops
-everything it started.
+member accounts, and prints what arrived on each category bus. Then path
+health, in seconds instead of minutes: every account sends heartbeats from
+two regions, one account's forward rule is disabled, the path check reports
+that path silent on the audit bus, and restored once the rule is back.
+Stops everything it started.
 """
 import sys
 import time
@@ -16,6 +19,36 @@ def actor_of(enrichment):
     actor = enrichment["actor"]
     name = actor.get("principalName") or actor.get("arn") or "-"
     return f"{name} ({actor['type']})"
+
+
+def path_health(local):
+    print(f"== path health: {len(local.organization.ids)} accounts x {len(local.regions)} regions "
+          f"({', '.join(local.regions)}), silent after {local.relay.SILENCE_THRESHOLD_SECONDS}s")
+    local.beat()
+    report = local.check_paths()
+    print(f"   every path heard from: {report['healthy']} healthy, {report['silent']} silent")
+    account = local.organization.ids["333333333333"]
+    region = local.regions[-1]
+    quiet = local.member(account, region)
+    local.relay.arrivals()
+    print(f"   disabling the forward rule of {account} (payments-prod) in {region}; heartbeats go on elsewhere")
+    quiet.set_forwarding(False)
+    local.beat_for(local.relay.SILENCE_THRESHOLD_SECONDS + 2)
+    report = local.check_paths()
+    print(f"   check: {report['silent']} silent, reported {report['reportedSilent']}")
+    for event in local.relay.arrivals()["audit"]:
+        d = event["detail"]
+        print(f"   audit bus <- {event['detail-type']}: {d['account']} ({d['accountName']}) {d['region']}, "
+              f"last seen {d['lastSeen'] or 'never'}, silent for {d['silentForSeconds']}s")
+    print("   enabling the rule again")
+    quiet.set_forwarding(True)
+    local.beat()
+    report = local.check_paths()
+    print(f"   check: {report['silent']} silent, restored {report['reportedRestored']}")
+    for event in local.relay.arrivals()["audit"]:
+        d = event["detail"]
+        print(f"   audit bus <- {event['detail-type']}: {d['account']} {d['region']}, heard from at "
+              f"{d['lastSeen']} (reported silent since {d['silentSince']})")
 
 
 def main():
@@ -37,6 +70,8 @@ def main():
                 signals = ",".join(e["signals"]) or "-"
                 print(f"   {name:<30} {account:<36} {actor_of(e):<32} {signals}")
             total += len(events)
+        print()
+        path_health(local)
         print()
         for note in local.notes:
             print(f"note: {note}")

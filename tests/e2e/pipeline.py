@@ -84,6 +84,28 @@ class Local:
         bodies = [m["Body"] for m in self.relay.drain(self.relay.buffer_url)]
         return invoke_batches(self, bodies) if bodies else []
 
+    @property
+    def regions(self):
+        return self.relay.ENROLLED_REGIONS.split(",")
+
+    def beat(self, skip=()):
+        """One heartbeat from every account of the organization in every
+        enrolled region (but the accounts or (account, region) paths skipped),
+        relayed the way the buffer queue hands them to the enricher."""
+        for account in self.organization.ids.values():
+            for region in self.regions:
+                if account not in skip and (account, region) not in skip:
+                    self.member(account, region).heartbeat()
+        failed = self.relay_buffer()
+        assert failed == [], f"heartbeats not recorded: {failed}"
+
+    def beat_for(self, seconds, skip=()):
+        """Heartbeats every half second for a while (schedules, in seconds)."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            self.beat(skip)
+            time.sleep(0.5)
+
     def check_paths(self):
         """Runs the path check as its schedule would; returns its report."""
         scheduled = {"version": "0", "id": "path-check", "detail-type": "Scheduled Event", "source": "aws.events",

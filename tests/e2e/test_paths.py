@@ -12,7 +12,6 @@ from localaws import REGION
 from pipeline import local_pipeline
 
 OTHER_REGION = "eu-west-1"
-REGIONS = (REGION, OTHER_REGION)
 
 
 @pytest.fixture(scope="module")
@@ -27,31 +26,14 @@ def accounts(local):
     return dict(local.organization.ids)
 
 
-def beat(local, skip=()):
-    """One heartbeat from every account in every region (but those skipped),
-    relayed the way the buffer queue would hand them to the enricher."""
-    for account in accounts(local).values():
-        for region in REGIONS:
-            if (account, region) not in skip and account not in skip:
-                local.member(account, region).heartbeat()
-    assert local.relay_buffer() == []
-
-
-def beat_for(local, seconds, skip=()):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        beat(local, skip)
-        time.sleep(0.5)
-
-
 def audit_events(local, detail_type):
     return [e for e in local.relay.arrivals()["audit"] if e["detail-type"] == detail_type]
 
 
 def test_every_path_heard_from_is_healthy(local):
-    beat(local)
+    local.beat()
     report = local.check_paths()
-    assert report["expected"] == len(accounts(local)) * len(REGIONS)
+    assert report["expected"] == len(accounts(local)) * len(local.regions)
     assert report["silent"] == 0 and report["reportedSilent"] == []
     assert report["healthy"] == report["expected"]
 
@@ -63,7 +45,7 @@ def test_exactly_the_disabled_path_goes_silent_and_comes_back(local):
     quiet.set_forwarding(False)
     try:
         # Its schedule keeps putting heartbeats; the disabled rule drops them.
-        beat_for(local, local.relay.SILENCE_THRESHOLD_SECONDS + 2)
+        local.beat_for(local.relay.SILENCE_THRESHOLD_SECONDS + 2)
         report = local.check_paths()
         assert report["reportedSilent"] == [f"{quiet_account}#{OTHER_REGION}"]
         assert report["silent"] == 1
@@ -74,13 +56,13 @@ def test_exactly_the_disabled_path_goes_silent_and_comes_back(local):
         assert silent["detail"]["accountName"] == "payments-prod"
         assert silent["detail"]["silentForSeconds"] > local.relay.SILENCE_THRESHOLD_SECONDS
         # Reported once: the next check says nothing new.
-        beat(local)
+        local.beat()
         again = local.check_paths()
         assert again["reportedSilent"] == [] and again["silent"] == 1
         assert audit_events(local, "trailrelay Path Silent") == []
     finally:
         quiet.set_forwarding(True)
-    beat(local)
+    local.beat()
     report = local.check_paths()
     assert report["reportedRestored"] == [f"{quiet_account}#{OTHER_REGION}"]
     assert report["silent"] == 0
@@ -93,11 +75,11 @@ def test_a_suspended_account_is_not_reported(local):
     local.organization.client.close_account(AccountId=closed)
     local.sync_directory()
     # Everyone else keeps beating; the closed account falls quiet.
-    beat_for(local, local.relay.SILENCE_THRESHOLD_SECONDS + 2, skip=(closed,))
+    local.beat_for(local.relay.SILENCE_THRESHOLD_SECONDS + 2, skip=(closed,))
     report = local.check_paths()
     assert report["reportedSilent"] == []
-    assert report["expected"] == (len(accounts(local)) - 1) * len(REGIONS)
-    assert report["notExpected"] == len(REGIONS)
+    assert report["expected"] == (len(accounts(local)) - 1) * len(local.regions)
+    assert report["notExpected"] == len(local.regions)
     assert audit_events(local, "trailrelay Path Silent") == []
 
 
