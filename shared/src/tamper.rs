@@ -4,10 +4,11 @@
 //! that disables it is the one to see.
 //!
 //! The relay's resource names follow from the templates' `NamePrefix`
-//! parameter: in member accounts the rule `<prefix>-forward`, the role
-//! `<prefix>-forwarder` and the schedule `<prefix>-heartbeat`; in the
-//! security account the buses `<prefix>-ingest` and `<prefix>-<category>`
-//! and the rule `<prefix>-ingest-to-enricher`.
+//! parameter: in member accounts the rule `<prefix>-forward`, the roles
+//! `<prefix>-forwarder` and `<prefix>-heartbeat` and the schedule
+//! `<prefix>-heartbeat`; in the security account the buses
+//! `<prefix>-ingest` and `<prefix>-<category>`, the rule
+//! `<prefix>-ingest-to-enricher` and the functions' roles.
 
 use crate::lenient::Text;
 use crate::rules::Category;
@@ -19,7 +20,7 @@ pub const DEFAULT_NAME_PREFIX: &str = "trailrelay";
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelayNames {
     rules: [String; 2],
-    role: String,
+    roles: Vec<String>,
     schedule: String,
     buses: Vec<String>,
 }
@@ -33,7 +34,16 @@ impl RelayNames {
                 format!("{prefix}-forward"),
                 format!("{prefix}-ingest-to-enricher"),
             ],
-            role: format!("{prefix}-forwarder"),
+            roles: [
+                "forwarder",
+                "heartbeat",
+                "enricher",
+                "path-check",
+                "account-sync",
+            ]
+            .iter()
+            .map(|r| format!("{prefix}-{r}"))
+            .collect(),
             schedule: format!("{prefix}-heartbeat"),
             buses,
         }
@@ -106,7 +116,9 @@ fn changes(service: &str, event_name: &str) -> Option<Changes> {
             | "PutRolePolicy"
             | "AttachRolePolicy"
             | "UpdateAssumeRolePolicy"
-            | "DeleteRole",
+            | "DeleteRole"
+            | "PutRolePermissionsBoundary"
+            | "DeleteRolePermissionsBoundary",
         ) => Changes::Role,
         ("scheduler", "DeleteSchedule" | "UpdateSchedule") => Changes::Schedule,
         _ => return None,
@@ -141,7 +153,10 @@ pub fn is_tampering(
             .into_iter()
             .flatten()
             .any(|n| names.is_rule(n)),
-        Changes::Role => target.role_name.get().is_some_and(|n| names.role == n),
+        Changes::Role => target
+            .role_name
+            .get()
+            .is_some_and(|n| names.roles.iter().any(|r| r == n)),
         Changes::Schedule => target.name.get().is_some_and(|n| names.schedule == n),
         // PutPermission without a bus name changes the default bus: not ours.
         Changes::Bus => [target.event_bus_name.get(), target.name.get()]
@@ -190,6 +205,16 @@ mod tests {
             "iam",
             "UpdateAssumeRolePolicy",
             r#"{"roleName":"trailrelay-forwarder"}"#
+        ));
+        assert!(tampering(
+            "iam",
+            "PutRolePolicy",
+            r#"{"roleName":"trailrelay-heartbeat"}"#
+        ));
+        assert!(tampering(
+            "iam",
+            "AttachRolePolicy",
+            r#"{"roleName":"trailrelay-enricher"}"#
         ));
         assert!(tampering(
             "scheduler",

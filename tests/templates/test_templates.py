@@ -25,6 +25,7 @@ def load(name):
 
 SECURITY = load("template.yaml")
 MEMBER = load("member-account.yaml")
+GUARDRAILS = load("organization-guardrails.yaml")
 
 
 def resources(template, kind=None):
@@ -449,6 +450,7 @@ TAKES_TAGS = {
     "AWS::KMS::Key", "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::SQS::Queue",
     "AWS::Lambda::EventSourceMapping", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::S3::Bucket",
     "AWS::CloudWatch::Alarm", "AWS::Serverless::Function", "AWS::DynamoDB::Table",
+    "AWS::Organizations::Policy",
 }
 TAKES_NO_TAGS = {
     "AWS::KMS::Alias", "AWS::Events::Archive", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission",
@@ -460,7 +462,8 @@ REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref"
                  "Owner": {"Ref": "TagOwner"}}
 
 
-@pytest.mark.parametrize("template", [SECURITY, MEMBER], ids=["template.yaml", "member-account.yaml"])
+@pytest.mark.parametrize("template", [SECURITY, MEMBER, GUARDRAILS],
+                         ids=["template.yaml", "member-account.yaml", "organization-guardrails.yaml"])
 def test_nothing_is_untagged(template):
     for name, resource in resources(template).items():
         kind = resource["Type"]
@@ -545,3 +548,35 @@ def test_both_templates_share_the_name_prefix_that_tampering_is_judged_by():
         assert template["Parameters"]["NamePrefix"]["Default"] == "trailrelay"
     assert resources(SECURITY)["Enricher"]["Properties"]["Environment"]["Variables"]["TRAILRELAY_NAME_PREFIX"] == {
         "Ref": "NamePrefix"}
+
+
+# --- prevention --------------------------------------------------------------------------
+
+def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deployment_role():
+    [policy] = resources(GUARDRAILS, "AWS::Organizations::Policy").values()
+    p = policy["Properties"]
+    assert p["Type"] == "SERVICE_CONTROL_POLICY"
+    denied = {}
+    for s in p["Content"]["Statement"]:
+        assert s["Effect"] == "Deny"
+        assert s["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": sub(
+            "arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")}}, s["Sid"]
+        for action in as_list(s["Action"]):
+            denied[action] = as_list(s["Resource"])
+    # What the member stack creates, by the names relay_tampering watches.
+    forward_rule = sub("arn:${AWS::Partition}:events:*:*:rule/${NamePrefix}-forward")
+    for action in ["events:DisableRule", "events:DeleteRule", "events:PutRule", "events:PutTargets",
+                   "events:RemoveTargets"]:
+        assert denied[action] == [forward_rule], action
+    roles = [sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-forwarder"),
+             sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-heartbeat")]
+    for action in ["iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+                   "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"]:
+        assert denied[action] == roles, action
+    assert denied["scheduler:DeleteSchedule"] == [sub("arn:${AWS::Partition}:scheduler:*:*:schedule/*/${NamePrefix}-heartbeat")]
+    for action in ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
+                   "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors"]:
+        assert denied[action] == [{"Ref": "OrganizationTrailArn"}], action
+    # The member stack's names follow the same prefix.
+    assert MEMBER["Parameters"]["NamePrefix"]["Default"] == GUARDRAILS["Parameters"]["NamePrefix"]["Default"]
+    assert resources(MEMBER)["HeartbeatRole"]["Properties"]["RoleName"] == sub("${NamePrefix}-heartbeat")
