@@ -166,7 +166,8 @@ def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy():
 
 
 def queues_written_by_rules(template):
-    """(queue resource, rule resource) for every target or DLQ of a rule."""
+    """(queue resource, rule or bus resource) for every target or DLQ of a
+    rule, and every bus's own dead-letter queue."""
     for rule_name, rule in resources(template, "AWS::Events::Rule").items():
         for target in itertools.chain.from_iterable(branches(t) for t in rule["Properties"]["Targets"]):
             for arn in (target["Arn"], target["DeadLetterConfig"]["Arn"]):
@@ -174,6 +175,18 @@ def queues_written_by_rules(template):
                     queue = arn["Fn::GetAtt"][0]
                     if resources(template)[queue]["Type"] == "AWS::SQS::Queue":
                         yield queue, rule_name
+    for bus_name, bus in resources(template, "AWS::Events::EventBus").items():
+        dlq = bus["Properties"].get("DeadLetterConfig")
+        if dlq:
+            yield dlq["Arn"]["Fn::GetAtt"][0], bus_name
+
+
+def present(values):
+    """A list's items with each Fn::If's branches, AWS::NoValue left out."""
+    out = []
+    for v in as_list(values):
+        out.extend(b for b in branches(v) if b != {"Ref": "AWS::NoValue"})
+    return out
 
 
 def test_queues_admit_only_the_rules_that_write_to_them():
@@ -189,7 +202,7 @@ def test_queues_admit_only_the_rules_that_write_to_them():
             assert statement["Principal"] == {"Service": "events.amazonaws.com"}
             assert statement["Action"] == "sqs:SendMessage"
             assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
-            allowed = as_list(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+            allowed = present(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
             assert sorted(a["Fn::GetAtt"][0] for a in allowed) == sorted(rules), queue
             assert list(statement["Condition"]) == ["ArnEquals"]
 
@@ -221,22 +234,72 @@ def test_the_event_source_mapping_reports_batch_item_failures():
     assert named == large
 
 
-def test_the_key_lets_eventbridge_in_only_for_the_rules_that_write_to_queues():
+def test_the_key_lets_eventbridge_in_only_for_the_rules_and_buses_that_write_to_queues():
     key = resources(SECURITY)["RelayKey"]["Properties"]["KeyPolicy"]
-    [events] = [s for s in statements(key) if s["Principal"] == {"Service": "events.amazonaws.com"}]
-    assert sorted(events["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    allowed = sorted(a["Fn::Sub"] for a in as_list(events["Condition"]["ArnEquals"]["aws:SourceArn"]))
-    # Exactly the rules of this template that write to its (KMS-encrypted) queues.
-    writers = {rule for _, rule in queues_written_by_rules(SECURITY)}
+    [queues] = [s for s in statements(key) if s["Sid"] == "EventBridgeWritesToTheRelayQueues"]
+    assert queues["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(queues["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    allowed = sorted(a["Fn::Sub"] for a in as_list(queues["Condition"]["ArnEquals"]["aws:SourceArn"]))
+    # Exactly the rules and buses of this template that write to its (KMS-encrypted) queues.
+    writers = {writer for _, writer in queues_written_by_rules(SECURITY)}
     expected = []
-    for rule in writers:
-        p = resources(SECURITY)[rule]["Properties"]
+    for writer in writers:
+        p = resources(SECURITY)[writer]["Properties"]
         name = p["Name"]["Fn::Sub"]
+        if resources(SECURITY)[writer]["Type"] == "AWS::Events::EventBus":
+            expected.append("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/" + name)
+            continue
         bus = p.get("EventBusName")
-        bus_name = "${NamePrefix}-" + {"IngestBus": "ingest", "GovernanceBus": "governance"}[bus["Ref"]] if bus else None
+        bus_name = resources(SECURITY)[bus["Ref"]]["Properties"]["Name"]["Fn::Sub"] if bus else None
         path = f"{bus_name}/{name}" if bus_name else name
         expected.append("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/" + path)
     assert allowed == sorted(expected)
+
+
+def test_every_bus_and_the_archive_are_encrypted_with_the_relay_key_it_lets_eventbridge_use():
+    key = resources(SECURITY)["RelayKey"]["Properties"]["KeyPolicy"]
+    [buses] = [s for s in statements(key) if s["Sid"] == "EventBridgeEncryptsTheRelayBuses"]
+    assert buses["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(buses["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    context = buses["Condition"]["StringEquals"]["kms:EncryptionContext:aws:events:event-bus:arn"]
+    assert sorted(context, key=str) == sorted((bus_arn(c) for c in CATEGORIES + ["ingest"]), key=str)
+    for name, bus in resources(SECURITY, "AWS::Events::EventBus").items():
+        p = bus["Properties"]
+        assert p["KmsKeyIdentifier"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}, name
+        assert p["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["BusDeadLetterQueue", "Arn"]}}, name
+        assert p["LogConfig"] == {"Level": "ERROR", "IncludeDetail": "NONE"}, name
+    assert resources(SECURITY)["IngestArchive"]["Properties"]["KmsKeyIdentifier"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}
+
+
+def test_every_bus_delivers_its_error_logs_to_one_encrypted_log_group_that_is_alarmed():
+    sources = resources(SECURITY, "AWS::Logs::DeliverySource")
+    by_bus = {s["Properties"]["ResourceArn"]["Fn::GetAtt"][0]: n for n, s in sources.items()}
+    assert sorted(by_bus) == sorted(resources(SECURITY, "AWS::Events::EventBus"))
+    assert all(s["Properties"]["LogType"] == "ERROR_LOGS" for s in sources.values())
+    deliveries = resources(SECURITY, "AWS::Logs::Delivery").values()
+    assert sorted(d["Properties"]["DeliverySourceName"]["Ref"] for d in deliveries) == sorted(sources)
+    assert {str(d["Properties"]["DeliveryDestinationArn"]) for d in deliveries} == {
+        str({"Fn::GetAtt": ["BusLogDestination", "Arn"]})}
+    destination = resources(SECURITY)["BusLogDestination"]["Properties"]
+    assert destination["DestinationResourceArn"] == {"Fn::GetAtt": ["BusLogGroup", "Arn"]}
+    assert resources(SECURITY)["BusLogGroup"]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}
+    metric = resources(SECURITY)["BusErrorsMetricFilter"]["Properties"]
+    assert metric["LogGroupName"] == {"Ref": "BusLogGroup"}
+    alarm = resources(SECURITY)["BusErrorsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("trailrelay", "BusErrors")
+
+
+def test_tampering_notifies_the_alarm_topic_from_every_category_bus():
+    rules = {r["Properties"]["EventBusName"]["Ref"]: (n, r) for n, r in resources(SECURITY, "AWS::Events::Rule").items()
+             if "tamper" in n.lower()}
+    assert sorted(rules) == sorted(c.capitalize() + "Bus" for c in CATEGORIES)
+    for bus, (name, rule) in rules.items():
+        assert rule["Condition"] == "HasAlarmTopic", name
+        p = rule["Properties"]
+        assert p["EventPattern"] == {"source": [{"Ref": "EventSource"}],
+                                     "detail": {"enrichment": {"signals": ["relay_tampering"]}}}
+        [target] = p["Targets"]
+        assert target["Arn"] == {"Ref": "AlarmTopicArn"}
 
 
 # --- the category buses ------------------------------------------------------------
@@ -450,13 +513,14 @@ TAKES_TAGS = {
     "AWS::KMS::Key", "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::SQS::Queue",
     "AWS::Lambda::EventSourceMapping", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::S3::Bucket",
     "AWS::CloudWatch::Alarm", "AWS::Serverless::Function", "AWS::DynamoDB::Table",
-    "AWS::Organizations::Policy",
+    "AWS::Organizations::Policy", "AWS::Logs::DeliverySource", "AWS::Logs::DeliveryDestination",
+    "AWS::Logs::Delivery",
 }
 TAKES_NO_TAGS = {
     "AWS::KMS::Alias", "AWS::Events::Archive", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
     # Schedules take no tags (only schedule groups do).
-    "AWS::Scheduler::Schedule",
+    "AWS::Scheduler::Schedule", "AWS::Logs::ResourcePolicy", "AWS::Logs::MetricFilter",
 }
 REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref": "TagEnvironment"},
                  "Owner": {"Ref": "TagOwner"}}
