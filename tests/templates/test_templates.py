@@ -63,6 +63,10 @@ def sub(text):
     return {"Fn::Sub": text}
 
 
+# The key of every store: the stack's own, or the one a user brings (KmsKeyArn).
+KEY_ARN = {"Fn::If": ["CreateRelayKey", {"Fn::GetAtt": ["RelayKey", "Arn"]}, {"Ref": "KmsKeyArn"}]}
+
+
 def bus_arn(suffix):
     return sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${NamePrefix}-" + suffix)
 
@@ -211,7 +215,7 @@ def test_every_queue_is_encrypted():
     for template in (SECURITY, MEMBER):
         for name, queue in resources(template, "AWS::SQS::Queue").items():
             p = queue["Properties"]
-            assert p.get("KmsMasterKeyId") == {"Ref": "RelayKey"} or p.get("SqsManagedSseEnabled") is True, name
+            assert p.get("KmsMasterKeyId") == KEY_ARN or p.get("SqsManagedSseEnabled") is True, name
 
 
 def test_the_buffer_queue_outlives_six_function_timeouts_and_has_a_dead_letter_queue():
@@ -265,10 +269,10 @@ def test_every_bus_and_the_archive_are_encrypted_with_the_relay_key_it_lets_even
     assert sorted(context, key=str) == sorted((bus_arn(c) for c in CATEGORIES + ["ingest"]), key=str)
     for name, bus in resources(SECURITY, "AWS::Events::EventBus").items():
         p = bus["Properties"]
-        assert p["KmsKeyIdentifier"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}, name
+        assert p["KmsKeyIdentifier"] == KEY_ARN, name
         assert p["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["BusDeadLetterQueue", "Arn"]}}, name
         assert p["LogConfig"] == {"Level": "ERROR", "IncludeDetail": "NONE"}, name
-    assert resources(SECURITY)["IngestArchive"]["Properties"]["KmsKeyIdentifier"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}
+    assert resources(SECURITY)["IngestArchive"]["Properties"]["KmsKeyIdentifier"] == KEY_ARN
 
 
 def test_every_bus_delivers_its_error_logs_to_one_encrypted_log_group_that_is_alarmed():
@@ -282,7 +286,7 @@ def test_every_bus_delivers_its_error_logs_to_one_encrypted_log_group_that_is_al
         str({"Fn::GetAtt": ["BusLogDestination", "Arn"]})}
     destination = resources(SECURITY)["BusLogDestination"]["Properties"]
     assert destination["DestinationResourceArn"] == {"Fn::GetAtt": ["BusLogGroup", "Arn"]}
-    assert resources(SECURITY)["BusLogGroup"]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}
+    assert resources(SECURITY)["BusLogGroup"]["Properties"]["KmsKeyId"] == KEY_ARN
     metric = resources(SECURITY)["BusErrorsMetricFilter"]["Properties"]
     assert metric["LogGroupName"] == {"Ref": "BusLogGroup"}
     alarm = resources(SECURITY)["BusErrorsAlarm"]["Properties"]
@@ -415,7 +419,7 @@ def test_the_functions_are_built_and_run_as_we_build_them(name, binary):
     assert p["Handler"] == "bootstrap"
     assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
     assert fn["Metadata"]["BuildProperties"]["Binary"] == binary
-    assert p["KmsKeyArn"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}
+    assert p["KmsKeyArn"] == KEY_ARN
 
 
 def test_the_enricher_names_every_bus():
@@ -465,7 +469,7 @@ def test_outputs_give_member_accounts_the_ingest_bus():
 def test_the_directory_bucket_is_private_encrypted_versioned_and_tls_only():
     bucket = resources(SECURITY)["DirectoryBucket"]["Properties"]
     [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["RelayKey", "Arn"]}}
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY_ARN}
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
     [tls] = statements(resources(SECURITY)["DirectoryBucketPolicy"]["Properties"]["PolicyDocument"])
@@ -578,7 +582,7 @@ def test_the_paths_table_is_encrypted_with_the_relay_key_and_recoverable():
     table = resources(SECURITY)["PathsTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "path", "KeyType": "HASH"}]
     assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
-                                         "KMSMasterKeyId": {"Fn::GetAtt": ["RelayKey", "Arn"]}}
+                                         "KMSMasterKeyId": KEY_ARN}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
@@ -644,3 +648,23 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
     # The member stack's names follow the same prefix.
     assert MEMBER["Parameters"]["NamePrefix"]["Default"] == GUARDRAILS["Parameters"]["NamePrefix"]["Default"]
     assert resources(MEMBER)["HeartbeatRole"]["Properties"]["RoleName"] == sub("${NamePrefix}-heartbeat")
+
+
+def test_a_user_may_bring_their_own_key_for_every_store():
+    assert SECURITY["Conditions"]["CreateRelayKey"] == {"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]}
+    for name in ("RelayKey", "RelayKeyAlias"):
+        assert resources(SECURITY)[name]["Condition"] == "CreateRelayKey"
+
+    def mentions(value):
+        if isinstance(value, dict):
+            if value in ({"Fn::GetAtt": ["RelayKey", "Arn"]}, {"Ref": "RelayKey"}):
+                return [value]
+            if value == KEY_ARN:
+                return []
+            return [m for v in value.values() for m in mentions(v)]
+        if isinstance(value, list):
+            return [m for v in value for m in mentions(v)]
+        return []
+    for name, resource in resources(SECURITY).items():
+        if name != "RelayKeyAlias":
+            assert mentions(resource.get("Properties", {})) == [], f"{name} names the stack's key outside KEY_ARN"
