@@ -348,6 +348,9 @@ def test_consumers_manage_only_rules_they_create_on_the_category_buses():
 NO_RESOURCE_LEVEL = {
     "organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListAccountsForParent", "organizations:ListTagsForResource",
+    # Lambda's VPC access (only with VpcId).
+    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
 }
 
 
@@ -488,7 +491,8 @@ def test_the_enricher_may_read_only_the_latest_directory():
 def test_account_sync_reads_organizations_and_writes_only_snapshots():
     allowed = [s for r, s in iam_statements(SECURITY) if r == "AccountSyncRole"]
     actions = {a for s in allowed for a in as_list(s["Action"])}
-    assert {a for a in actions if a.startswith("organizations:")} == NO_RESOURCE_LEVEL
+    assert {a for a in actions if a.startswith("organizations:")} == {
+        a for a in NO_RESOURCE_LEVEL if a.startswith("organizations:")}
     assert {a for a in actions if a.startswith("s3:")} == {"s3:PutObject"}
     [put] = [s for s in allowed if s["Action"] == "s3:PutObject"]
     assert put["Resource"] == [sub("${DirectoryBucket.Arn}/snapshots/*"), sub("${DirectoryBucket.Arn}/latest.json")]
@@ -518,13 +522,14 @@ TAKES_TAGS = {
     "AWS::Lambda::EventSourceMapping", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::S3::Bucket",
     "AWS::CloudWatch::Alarm", "AWS::Serverless::Function", "AWS::DynamoDB::Table",
     "AWS::Organizations::Policy", "AWS::Logs::DeliverySource", "AWS::Logs::DeliveryDestination",
-    "AWS::Logs::Delivery",
+    "AWS::Logs::Delivery", "AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint",
 }
 TAKES_NO_TAGS = {
     "AWS::KMS::Alias", "AWS::Events::Archive", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
     # Schedules take no tags (only schedule groups do).
     "AWS::Scheduler::Schedule", "AWS::Logs::ResourcePolicy", "AWS::Logs::MetricFilter",
+    "AWS::EC2::SecurityGroupIngress",
 }
 REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref": "TagEnvironment"},
                  "Owner": {"Ref": "TagOwner"}}
@@ -668,3 +673,56 @@ def test_a_user_may_bring_their_own_key_for_every_store():
     for name, resource in resources(SECURITY).items():
         if name != "RelayKeyAlias":
             assert mentions(resource.get("Properties", {})) == [], f"{name} names the stack's key outside KEY_ARN"
+
+
+# --- both network shapes, resolved as CloudFormation would ------------------------------
+
+def resolved(parameters):
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    from localaws import Template
+    return Template("template.yaml", "123456789012", {"OrganizationId": "o-exampleorgid", **parameters})
+
+
+VPC = {"VpcId": "vpc-0123abcd", "SubnetIds": ["subnet-0a1b", "subnet-0c2d"], "RouteTableIds": ["rtb-0e3f"]}
+
+
+def test_by_default_no_function_runs_in_a_vpc_and_there_are_no_endpoints():
+    t = resolved({})
+    assert t.resources("AWS::EC2::VPCEndpoint") == {}
+    assert t.resources("AWS::EC2::SecurityGroup") == {}
+    for name in t.resources("AWS::Serverless::Function"):
+        assert "VpcConfig" not in t.props(name), name
+    for role in ("EnricherRole", "PathCheckRole"):
+        actions = [a for policy in t.props(role)["Policies"] for s in policy["PolicyDocument"]["Statement"]
+                   for a in as_list(s["Action"])]
+        assert not any(a.startswith("ec2:") for a in actions), role
+
+
+def test_in_a_vpc_the_functions_reach_only_the_relays_resources_through_endpoints():
+    t = resolved(VPC)
+    endpoints = {t.props(n)["ServiceName"].split(".")[-1]: t.props(n) for n in t.resources("AWS::EC2::VPCEndpoint")}
+    assert sorted(endpoints) == ["dynamodb", "events", "kms", "s3", "sts"]
+    for service in ("events", "kms", "sts"):
+        e = endpoints[service]
+        assert e["VpcEndpointType"] == "Interface" and e["PrivateDnsEnabled"] is True
+        assert e["SubnetIds"] == VPC["SubnetIds"]
+    for service in ("s3", "dynamodb"):
+        assert endpoints[service]["VpcEndpointType"] == "Gateway"
+        assert endpoints[service]["RouteTableIds"] == VPC["RouteTableIds"]
+    allowed = {service: [r for s in e["PolicyDocument"]["Statement"] for r in as_list(s["Resource"])]
+               for service, e in endpoints.items()}
+    prefix = "arn:aws:events:us-east-1:123456789012:event-bus/trailrelay-"
+    assert sorted(allowed["events"]) == sorted(prefix + c for c in CATEGORIES)
+    assert allowed["kms"] == [t.arn_of("RelayKey")]
+    assert allowed["s3"] == [t.arn_of("DirectoryBucket") + "/latest.json"]
+    assert allowed["dynamodb"] == [t.arn_of("PathsTable")]
+    assert allowed["sts"] == ["arn:aws:iam::123456789012:role/trailrelay-*"]
+    functions = {n: t.props(n) for n in t.resources("AWS::Serverless::Function")}
+    for name in ("Enricher", "PathCheck"):
+        assert functions[name]["VpcConfig"] == {"SecurityGroupIds": ["FunctionSecurityGroup"],
+                                                "SubnetIds": VPC["SubnetIds"]}, name
+    # Organizations answers from us-east-1 only: account-sync stays outside.
+    assert "VpcConfig" not in functions["AccountSync"]
+    ingress = t.props("EndpointIngressFromFunctions")
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (443, 443, "FunctionSecurityGroup")
