@@ -37,6 +37,8 @@ pub const ENV_DIRECTORY_FIRST_FETCH_MS: &str = "TRAILRELAY_DIRECTORY_FIRST_FETCH
 pub const ENV_ACCOUNTS_FILE: &str = "TRAILRELAY_ACCOUNTS_FILE";
 /// The templates' `NamePrefix`, from which the relay's resource names follow.
 pub const ENV_NAME_PREFIX: &str = "TRAILRELAY_NAME_PREFIX";
+/// The relay key's ARN: changes to it carry `relay_tampering`.
+pub const ENV_RELAY_KEY_ARN: &str = "TRAILRELAY_RELAY_KEY_ARN";
 /// The DynamoDB table of path last-seen times; unset, heartbeats are not recorded.
 pub const ENV_PATHS_TABLE: &str = "TRAILRELAY_PATHS_TABLE";
 /// The regions every member account is enrolled in, comma-separated.
@@ -209,6 +211,9 @@ impl Settings {
         }
         if let Some(prefix) = get(ENV_NAME_PREFIX) {
             s.names = RelayNames::with_prefix(prefix.trim());
+        }
+        if let Some(key) = get(ENV_RELAY_KEY_ARN) {
+            s.names = s.names.with_key(key.trim());
         }
         s.paths.table = get(ENV_PATHS_TABLE);
         if let Some(list) = get(ENV_ENROLLED_REGIONS) {

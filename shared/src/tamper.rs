@@ -8,7 +8,8 @@
 //! `<prefix>-forwarder` and `<prefix>-heartbeat` and the schedule
 //! `<prefix>-heartbeat`; in the security account the buses
 //! `<prefix>-ingest` and `<prefix>-<category>`, the rule
-//! `<prefix>-ingest-to-enricher` and the functions' roles.
+//! `<prefix>-ingest-to-enricher` (and the relay's other rules), the
+//! functions' roles, and the relay's key.
 
 use crate::lenient::Text;
 use crate::rules::Category;
@@ -19,21 +20,32 @@ pub const DEFAULT_NAME_PREFIX: &str = "trailrelay";
 /// The names of the relay's own resources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelayNames {
-    rules: [String; 2],
+    rules: Vec<String>,
     roles: Vec<String>,
     schedule: String,
     buses: Vec<String>,
+    /// The relay key's id (the end of its ARN), when known.
+    key_id: Option<String>,
+    key_alias: String,
 }
 
 impl RelayNames {
     pub fn with_prefix(prefix: &str) -> RelayNames {
         let mut buses = vec![format!("{prefix}-ingest")];
         buses.extend(Category::ALL.map(|c| format!("{prefix}-{c}")));
+        let mut rules: Vec<String> = [
+            "forward",
+            "ingest-to-enricher",
+            "directory-schedule",
+            "organizations-changes",
+            "path-check-schedule",
+        ]
+        .iter()
+        .map(|r| format!("{prefix}-{r}"))
+        .collect();
+        rules.extend(Category::ALL.map(|c| format!("{prefix}-{c}-tamper-alerts")));
         RelayNames {
-            rules: [
-                format!("{prefix}-forward"),
-                format!("{prefix}-ingest-to-enricher"),
-            ],
+            rules,
             roles: [
                 "forwarder",
                 "heartbeat",
@@ -46,7 +58,19 @@ impl RelayNames {
             .collect(),
             schedule: format!("{prefix}-heartbeat"),
             buses,
+            key_id: None,
+            key_alias: format!("alias/{prefix}"),
         }
+    }
+
+    /// Also watch the relay's key (by its ARN, as the template passes it).
+    pub fn with_key(mut self, key_arn: &str) -> RelayNames {
+        self.key_id = Some(last_segment(key_arn).to_owned()).filter(|k| !k.is_empty());
+        self
+    }
+
+    fn is_key(&self, key: &str) -> bool {
+        self.key_id.as_deref() == Some(last_segment(key)) || key == self.key_alias
     }
 
     fn is_rule(&self, name: &str) -> bool {
@@ -81,6 +105,10 @@ struct Target<'a> {
     role_name: Text<'a>,
     #[serde(borrow)]
     event_bus_name: Text<'a>,
+    #[serde(borrow)]
+    key_id: Text<'a>,
+    #[serde(borrow)]
+    alias_name: Text<'a>,
 }
 
 /// What kind of resource a call changes, when it is one of ours.
@@ -91,6 +119,7 @@ enum Changes {
     Role,
     Schedule,
     Bus,
+    Key,
 }
 
 fn changes(service: &str, event_name: &str) -> Option<Changes> {
@@ -121,6 +150,16 @@ fn changes(service: &str, event_name: &str) -> Option<Changes> {
             | "DeleteRolePermissionsBoundary",
         ) => Changes::Role,
         ("scheduler", "DeleteSchedule" | "UpdateSchedule") => Changes::Schedule,
+        (
+            "kms",
+            "DisableKey"
+            | "ScheduleKeyDeletion"
+            | "PutKeyPolicy"
+            | "DisableKeyRotation"
+            | "CreateGrant"
+            | "UpdateAlias"
+            | "DeleteAlias",
+        ) => Changes::Key,
         _ => return None,
     };
     Some(kind)
@@ -163,6 +202,10 @@ pub fn is_tampering(
             .into_iter()
             .flatten()
             .any(|n| names.is_bus(n)),
+        Changes::Key => [target.key_id.get(), target.alias_name.get()]
+            .into_iter()
+            .flatten()
+            .any(|k| names.is_key(k)),
     }
 }
 
@@ -278,6 +321,26 @@ mod tests {
             );
         }
         assert!(!tampering("cloudtrail", "LookupEvents", "{}"));
+    }
+
+    #[test]
+    fn changes_to_the_relay_key_count_once_its_arn_is_known() {
+        let arn = "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let names = RelayNames::default().with_key(arn);
+        let key = |event: &str, params: &str| {
+            is_tampering(Some("kms"), Some(event), Some(params), &names)
+        };
+        assert!(key(
+            "ScheduleKeyDeletion",
+            r#"{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}"#
+        ));
+        assert!(key("PutKeyPolicy", &format!(r#"{{"keyId":"{arn}"}}"#)));
+        assert!(key("DeleteAlias", r#"{"aliasName":"alias/trailrelay"}"#));
+        assert!(!key("DisableKey", r#"{"keyId":"another-key"}"#));
+        assert!(!key(
+            "Decrypt",
+            r#"{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}"#
+        ));
     }
 
     #[test]
