@@ -726,3 +726,23 @@ def test_in_a_vpc_the_functions_reach_only_the_relays_resources_through_endpoint
     assert "VpcConfig" not in functions["AccountSync"]
     ingress = t.props("EndpointIngressFromFunctions")
     assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (443, 443, "FunctionSecurityGroup")
+
+
+def test_every_log_group_is_encrypted_kept_and_the_key_admits_exactly_them():
+    groups = resources(SECURITY, "AWS::Logs::LogGroup")
+    names = []
+    for name, group in groups.items():
+        p = group["Properties"]
+        assert p["KmsKeyId"] == KEY_ARN, name
+        assert p["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        names.append(p["LogGroupName"]["Fn::Sub"])
+    key = resources(SECURITY)["RelayKey"]["Properties"]["KeyPolicy"]
+    [logs] = [s for s in statements(key) if s["Sid"] == "LogsEncryptTheEnricherLogGroup"]
+    assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+    admitted = [a["Fn::Sub"] for a in logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]]
+    assert sorted(admitted) == sorted(
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + n for n in names)
+    # Every statement of the key policy but the account's own names one service and a condition.
+    for s in statements(key):
+        if s["Sid"] != "AccountAdministersTheKeyThroughIam":
+            assert "Service" in s["Principal"] and s.get("Condition"), s["Sid"]
