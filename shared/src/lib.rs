@@ -11,6 +11,7 @@
 //! - [`metrics`]: embedded-metric-format counts
 
 pub mod directory;
+pub mod doctor;
 pub mod enrich;
 pub mod entry;
 pub mod error;

@@ -1,0 +1,760 @@
+//! `trailrelay doctor`'s judgements: each check takes what was read from a
+//! deployment (policies, rules, roles, queues, as plain data) and gives one
+//! named finding with its evidence and, unless it passed, the fix. Reading
+//! the deployment is the CLI's business; nothing here calls AWS.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    /// Works, but not as it should be.
+    Warn,
+    Fail,
+    /// The API needed is not available (an emulator, a missing permission).
+    CouldNotCheck,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+            Status::CouldNotCheck => "could not check",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable id, e.g. `ingest-bus-policy`.
+    pub id: String,
+    pub status: Status,
+    /// What was seen.
+    pub evidence: String,
+    /// What to do, for anything but a pass.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn new(id: impl Into<String>, status: Status, evidence: impl Into<String>) -> Finding {
+        Finding {
+            id: id.into(),
+            status,
+            evidence: evidence.into(),
+            fix: None,
+        }
+    }
+
+    pub fn pass(id: impl Into<String>, evidence: impl Into<String>) -> Finding {
+        Finding::new(id, Status::Pass, evidence)
+    }
+
+    pub fn fail(
+        id: impl Into<String>,
+        evidence: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            fix: Some(fix.into()),
+            ..Finding::new(id, Status::Fail, evidence)
+        }
+    }
+
+    pub fn warn(
+        id: impl Into<String>,
+        evidence: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            fix: Some(fix.into()),
+            ..Finding::new(id, Status::Warn, evidence)
+        }
+    }
+
+    pub fn could_not_check(id: impl Into<String>, why: impl Into<String>) -> Finding {
+        Finding::new(id, Status::CouldNotCheck, why)
+    }
+}
+
+/// Any finding failed: the doctor exits non-zero.
+pub fn any_failed(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.status == Status::Fail)
+}
+
+/// One statement of a resource policy, as far as the checks look.
+#[derive(Debug)]
+struct Statement<'a>(&'a Value);
+
+impl<'a> Statement<'a> {
+    fn effect(&self) -> &str {
+        self.0.get("Effect").and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn strings(&self, key: &str) -> Vec<&'a str> {
+        strings(self.0.get(key))
+    }
+
+    fn grants(&self, action: &str) -> bool {
+        let (service, _) = action.split_once(':').unwrap_or((action, ""));
+        self.strings("Action")
+            .iter()
+            .any(|a| *a == action || *a == "*" || *a == format!("{service}:*"))
+    }
+
+    /// `*`, `{"AWS": "*"}`: anyone.
+    fn anyone(&self) -> bool {
+        match self.0.get("Principal") {
+            Some(Value::String(s)) => s == "*",
+            Some(p) => strings(p.get("AWS")).contains(&"*"),
+            None => false,
+        }
+    }
+
+    fn principals(&self) -> Vec<&'a str> {
+        match self.0.get("Principal") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(p) => strings(p.get("AWS")),
+            None => Vec::new(),
+        }
+    }
+
+    /// The values a condition key must equal, under any operator.
+    fn condition(&self, key: &str) -> Vec<&'a str> {
+        let Some(Value::Object(operators)) = self.0.get("Condition") else {
+            return Vec::new();
+        };
+        operators
+            .values()
+            .filter_map(|o| o.get(key))
+            .flat_map(|v| strings(Some(v)))
+            .collect()
+    }
+}
+
+fn strings(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn statements(policy: &Value) -> Vec<Statement<'_>> {
+    match policy.get("Statement") {
+        Some(Value::Array(items)) => items.iter().map(Statement).collect(),
+        Some(one @ Value::Object(_)) => vec![Statement(one)],
+        _ => Vec::new(),
+    }
+}
+
+fn parse(policy: &str) -> Option<Value> {
+    serde_json::from_str(policy).ok()
+}
+
+pub const INGEST_POLICY: &str = "ingest-bus-policy";
+
+/// The ingest bus policy lets the organization, and nothing wider, put
+/// events. `organization_id` is the real one, when it could be read.
+pub fn ingest_bus_policy(
+    bus: &str,
+    policy: Option<&str>,
+    organization_id: Option<&str>,
+) -> Finding {
+    let fix_deploy = "deploy template.yaml with OrganizationId set to the organization's id (aws organizations describe-organization --query Organization.Id)";
+    let Some(policy) = policy.and_then(parse) else {
+        return Finding::fail(
+            INGEST_POLICY,
+            format!("{bus} has no resource policy: no member account can put events on it"),
+            fix_deploy,
+        );
+    };
+    let allows: Vec<Statement> = statements(&policy)
+        .into_iter()
+        .filter(|s| s.effect() == "Allow" && s.grants("events:PutEvents"))
+        .collect();
+    if allows.is_empty() {
+        return Finding::fail(
+            INGEST_POLICY,
+            format!("{bus}'s policy allows no events:PutEvents"),
+            fix_deploy,
+        );
+    }
+    for s in &allows {
+        let orgs = s.condition("aws:PrincipalOrgID");
+        if s.anyone() && orgs.is_empty() {
+            return Finding::fail(
+                INGEST_POLICY,
+                format!("{bus}'s policy lets anyone put events: an Allow of events:PutEvents has no aws:PrincipalOrgID condition"),
+                "restore the OrganizationForwards statement's aws:PrincipalOrgID condition (redeploy template.yaml); remove any other Allow of events:PutEvents",
+            );
+        }
+        if let Some(real) = organization_id {
+            if let Some(wrong) = orgs.iter().find(|o| **o != real) {
+                return Finding::fail(
+                    INGEST_POLICY,
+                    format!("{bus}'s policy admits organization {wrong}, but this organization is {real}: every member account's forwarding is refused"),
+                    format!("redeploy template.yaml with OrganizationId={real}"),
+                );
+            }
+        }
+    }
+    match organization_id {
+        Some(real) => Finding::pass(
+            INGEST_POLICY,
+            format!("{bus} admits events:PutEvents from organization {real} only"),
+        ),
+        None => Finding::warn(
+            INGEST_POLICY,
+            format!("{bus} admits events:PutEvents only with an aws:PrincipalOrgID condition, but the organization's id could not be read to compare"),
+            "run the doctor with credentials that may call organizations:DescribeOrganization",
+        ),
+    }
+}
+
+/// What the doctor read of one rule and its targets.
+#[derive(Debug, Clone, Default)]
+pub struct RuleFacts {
+    pub name: String,
+    pub state: String,
+    pub event_pattern: Option<String>,
+    pub targets: Vec<TargetFacts>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TargetFacts {
+    pub arn: String,
+    pub role_arn: Option<String>,
+    pub dead_letter_arn: Option<String>,
+}
+
+pub const INGEST_RULE: &str = "ingest-rule";
+
+/// The ingest rule: enabled (with read-only events when asked), its pattern
+/// takes CloudTrail and control events but never the relay's own output,
+/// and it targets the enricher or the buffer queue, with a DLQ.
+pub fn ingest_rule(
+    rule: Option<&RuleFacts>,
+    relay_source: &str,
+    expected_targets: &[String],
+    include_read_only: bool,
+) -> Finding {
+    let Some(rule) = rule else {
+        return Finding::fail(
+            INGEST_RULE,
+            "the ingest rule does not exist: nothing reaches the enricher",
+            "redeploy template.yaml",
+        );
+    };
+    let name = &rule.name;
+    if rule.state == "DISABLED" {
+        return Finding::fail(
+            INGEST_RULE,
+            format!("{name} is DISABLED: events reach the ingest bus and stop there"),
+            format!("aws events enable-rule --name {name} --event-bus-name <prefix>-ingest (or redeploy template.yaml; then replay the gap from the archive)"),
+        );
+    }
+    let pattern = rule.event_pattern.as_deref().and_then(parse);
+    let sources = pattern
+        .as_ref()
+        .map(|p| strings(p.get("source")))
+        .unwrap_or_default();
+    if sources.contains(&relay_source) {
+        return Finding::fail(
+            INGEST_RULE,
+            format!(
+                "{name}'s pattern takes source {relay_source:?}, the relay's own output: a loop"
+            ),
+            "redeploy template.yaml (the pattern names aws.* and the control source only)",
+        );
+    }
+    let Some(target) = rule
+        .targets
+        .iter()
+        .find(|t| expected_targets.contains(&t.arn))
+    else {
+        let seen: Vec<&str> = rule.targets.iter().map(|t| t.arn.as_str()).collect();
+        return Finding::fail(
+            INGEST_RULE,
+            format!("{name} targets {seen:?}, not the enricher or the buffer queue"),
+            "redeploy template.yaml",
+        );
+    };
+    if target.dead_letter_arn.is_none() {
+        return Finding::warn(
+            INGEST_RULE,
+            format!(
+                "{name}'s target {} has no dead-letter queue: what it cannot deliver is dropped",
+                target.arn
+            ),
+            "redeploy template.yaml (the target's DeadLetterConfig)",
+        );
+    }
+    if include_read_only && rule.state != "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" {
+        return Finding::warn(
+            INGEST_RULE,
+            format!("{name} is {}: read-only management events are not relayed though IncludeReadOnlyEvents is on", rule.state),
+            "redeploy template.yaml (state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS)",
+        );
+    }
+    Finding::pass(
+        INGEST_RULE,
+        format!(
+            "{name} is {}, targets {} with a dead-letter queue, and never takes {relay_source:?}",
+            rule.state, target.arn
+        ),
+    )
+}
+
+pub const PATTERN_MATCHES: &str = "ingest-pattern-matches";
+
+/// TestEventPattern's answers for a sample event of each detail-type
+/// (`None` where the API could not be called).
+pub fn pattern_matches(rule: &str, answers: &[(String, Option<bool>)]) -> Finding {
+    if answers.iter().any(|(_, a)| a.is_none()) {
+        return Finding::could_not_check(
+            PATTERN_MATCHES,
+            format!("events:TestEventPattern is not available here; {rule}'s pattern was not tried on sample events"),
+        );
+    }
+    let missed: Vec<&str> = answers
+        .iter()
+        .filter(|(_, a)| *a == Some(false))
+        .map(|(d, _)| d.as_str())
+        .collect();
+    if missed.is_empty() {
+        Finding::pass(
+            PATTERN_MATCHES,
+            format!(
+                "{rule}'s pattern matches a sample of each of {} detail-types",
+                answers.len()
+            ),
+        )
+    } else {
+        Finding::fail(
+            PATTERN_MATCHES,
+            format!("{rule}'s pattern does not match sample events of {missed:?}"),
+            "redeploy template.yaml",
+        )
+    }
+}
+
+/// A dead-letter queue should be empty; if not, say how many wait and why.
+pub fn dead_letter_queue(
+    id: &str,
+    queue: &str,
+    waiting: Option<u64>,
+    error_codes: &[String],
+) -> Finding {
+    match waiting {
+        None => Finding::fail(
+            id,
+            format!("{queue} does not exist or cannot be read"),
+            "redeploy the stack that owns it",
+        ),
+        Some(0) => Finding::pass(id, format!("{queue} is empty")),
+        Some(n) => {
+            let why = if error_codes.is_empty() {
+                String::new()
+            } else {
+                format!(" (ERROR_CODE: {})", error_codes.join(", "))
+            };
+            Finding::fail(
+                id,
+                format!("{n} message(s) wait in {queue}{why}: events that were not delivered"),
+                format!("read them (aws sqs receive-message --message-attribute-names All), fix the cause the ERROR_CODE/ERROR_MESSAGE attributes name, then redrive them (aws sqs start-message-move-task) or replay from the ingest archive"),
+            )
+        }
+    }
+}
+
+/// A category bus lets the relay's roles publish and explicitly denies
+/// everyone else.
+pub fn category_bus_policy(
+    category: &str,
+    bus: &str,
+    policy: Option<&str>,
+    relay_roles: &[String],
+) -> Finding {
+    let id = format!("category-bus-policy-{category}");
+    let fix =
+        "redeploy template.yaml (the bus's RelayPublishes and NobodyElsePublishes statements)";
+    let Some(policy) = policy.and_then(parse) else {
+        return Finding::fail(
+            id,
+            format!("{bus} has no resource policy: nothing denies others"),
+            fix,
+        );
+    };
+    let all = statements(&policy);
+    if let Some(open) = all.iter().find(|s| {
+        s.effect() == "Allow"
+            && s.grants("events:PutEvents")
+            && s.anyone()
+            && s.0.get("Condition").is_none()
+    }) {
+        let sid = open
+            .0
+            .get("Sid")
+            .and_then(Value::as_str)
+            .unwrap_or("(no Sid)");
+        return Finding::fail(
+            id,
+            format!("{bus}'s policy lets anyone put events (statement {sid}): forged events can reach consumers"),
+            fix,
+        );
+    }
+    let allowed: Vec<&str> = all
+        .iter()
+        .filter(|s| s.effect() == "Allow" && s.grants("events:PutEvents"))
+        .flat_map(Statement::principals)
+        .collect();
+    let missing: Vec<&String> = relay_roles
+        .iter()
+        .filter(|r| !allowed.contains(&r.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Finding::fail(
+            id,
+            format!("{bus}'s policy does not allow {missing:?} to put events"),
+            fix,
+        );
+    }
+    let denies = all.iter().any(|s| {
+        s.effect() == "Deny"
+            && s.grants("events:PutEvents")
+            && s.anyone()
+            && !s.condition("aws:PrincipalArn").is_empty()
+    });
+    if !denies {
+        return Finding::warn(
+            id,
+            format!(
+                "{bus}'s policy has no explicit Deny for principals other than the relay's roles"
+            ),
+            fix,
+        );
+    }
+    Finding::pass(
+        id,
+        format!("{bus}: only {relay_roles:?} may put events; everyone else is denied"),
+    )
+}
+
+/// A member account's forward rule on its default bus.
+pub fn member_rule(
+    account: &str,
+    region: &str,
+    rule: Option<&RuleFacts>,
+    ingest_bus_arn: &str,
+    control_source: &str,
+) -> Finding {
+    let id = format!("member-rule-{account}-{region}");
+    let fix = format!("redeploy the member stack in {account} {region} (member-account.yaml with IngestBusArn={ingest_bus_arn})");
+    let Some(rule) = rule else {
+        return Finding::fail(
+            id,
+            format!("no forward rule in {account} {region}: its events go nowhere"),
+            fix,
+        );
+    };
+    if rule.state == "DISABLED" {
+        return Finding::fail(
+            id,
+            format!("{} in {account} {region} is DISABLED", rule.name),
+            fix,
+        );
+    }
+    let pattern = rule.event_pattern.as_deref().and_then(parse);
+    let sources = pattern
+        .as_ref()
+        .map(|p| p.get("source"))
+        .and_then(|s| s.cloned());
+    let text = sources.map(|s| s.to_string()).unwrap_or_default();
+    if !text.contains("aws.") || !text.contains(control_source) {
+        return Finding::fail(
+            id,
+            format!("{}'s pattern source {text} does not take both CloudTrail (aws.*) and {control_source:?} events", rule.name),
+            fix,
+        );
+    }
+    let Some(target) = rule.targets.iter().find(|t| t.arn == ingest_bus_arn) else {
+        let seen: Vec<&str> = rule.targets.iter().map(|t| t.arn.as_str()).collect();
+        return Finding::fail(
+            id,
+            format!(
+                "{} targets {seen:?}, not the ingest bus {ingest_bus_arn}",
+                rule.name
+            ),
+            fix,
+        );
+    };
+    if target.role_arn.is_none() {
+        return Finding::fail(
+            id,
+            format!("{}'s target has no role: EventBridge cannot put events on another account's bus without one", rule.name),
+            fix,
+        );
+    }
+    Finding::pass(
+        id,
+        format!(
+            "{} is {}, takes aws.* and {control_source:?}, targets {ingest_bus_arn}",
+            rule.name, rule.state
+        ),
+    )
+}
+
+/// The member forward rule's role: trusts EventBridge, may put events on
+/// the ingest bus.
+pub fn member_role(
+    account: &str,
+    role: &str,
+    trust: Option<&str>,
+    policies: &[String],
+    ingest_bus_arn: &str,
+) -> Finding {
+    let id = format!("member-role-{account}");
+    let fix = format!("redeploy the member stack's primary region in {account} (it owns {role})");
+    let Some(trust) = trust.and_then(parse) else {
+        return Finding::fail(id, format!("{role} does not exist in {account}"), fix);
+    };
+    let trusts_events = statements(&trust).iter().any(|s| {
+        s.effect() == "Allow"
+            && s.0
+                .get("Principal")
+                .map(|p| strings(p.get("Service")))
+                .unwrap_or_default()
+                .contains(&"events.amazonaws.com")
+    });
+    if !trusts_events {
+        return Finding::fail(
+            id,
+            format!("{role} does not trust events.amazonaws.com: the forward rule cannot use it"),
+            fix,
+        );
+    }
+    let may_put = policies.iter().filter_map(|p| parse(p)).any(|p| {
+        statements(&p).iter().any(|s| {
+            s.effect() == "Allow"
+                && s.grants("events:PutEvents")
+                && s.strings("Resource")
+                    .iter()
+                    .any(|r| *r == ingest_bus_arn || *r == "*")
+        })
+    });
+    if !may_put {
+        return Finding::fail(
+            id,
+            format!("{role} may not events:PutEvents on {ingest_bus_arn}: forwarding fails with AccessDenied (into the forward DLQ)"),
+            fix,
+        );
+    }
+    Finding::pass(
+        id,
+        format!("{role} trusts events.amazonaws.com and may put events on {ingest_bus_arn}"),
+    )
+}
+
+pub const DIRECTORY: &str = "account-directory";
+
+/// The directory snapshot exists and is fresh.
+pub fn directory(
+    location: &str,
+    generated_at: Option<time::OffsetDateTime>,
+    now: time::OffsetDateTime,
+    max_age: std::time::Duration,
+) -> Finding {
+    let fix = "run account-sync (aws lambda invoke --function-name <prefix>-account-sync) and read its log; check OrganizationsRoleArn";
+    match generated_at {
+        None => Finding::fail(
+            DIRECTORY,
+            format!("{location} is missing or unreadable: events carry known: false"),
+            fix,
+        ),
+        Some(t) if now - t > max_age => Finding::warn(
+            DIRECTORY,
+            format!(
+                "{location} was written {} hours ago: events carry directory_stale",
+                (now - t).whole_hours()
+            ),
+            fix,
+        ),
+        Some(t) => Finding::pass(
+            DIRECTORY,
+            format!(
+                "{location} was written {} minutes ago",
+                (now - t).whole_minutes()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "o-exampleorgid";
+    const INGEST: &str = "arn:aws:events:us-east-1:222222222222:event-bus/trailrelay-ingest";
+
+    fn org_policy(org: &str) -> String {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "OrganizationForwards", "Effect": "Allow",
+            "Principal": "*", "Action": "events:PutEvents", "Resource": INGEST,
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": org}}}]})
+        .to_string()
+    }
+
+    #[test]
+    fn the_ingest_policy_admits_the_organization_only() {
+        let ok = ingest_bus_policy("trailrelay-ingest", Some(&org_policy(ORG)), Some(ORG));
+        assert_eq!(ok.status, Status::Pass, "{ok:?}");
+        let wrong = ingest_bus_policy(
+            "trailrelay-ingest",
+            Some(&org_policy("o-someoneelse")),
+            Some(ORG),
+        );
+        assert_eq!(wrong.status, Status::Fail);
+        assert!(wrong.evidence.contains("o-someoneelse") && wrong.fix.unwrap().contains(ORG));
+        let open = org_policy(ORG).replace(
+            r#","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-exampleorgid"}}"#,
+            "",
+        );
+        let open = ingest_bus_policy("trailrelay-ingest", Some(&open), Some(ORG));
+        assert_eq!(open.status, Status::Fail);
+        assert!(open.evidence.contains("anyone"), "{open:?}");
+        assert_eq!(ingest_bus_policy("b", None, Some(ORG)).status, Status::Fail);
+        assert_eq!(
+            ingest_bus_policy("b", Some(&org_policy(ORG)), None).status,
+            Status::Warn
+        );
+    }
+
+    fn rule(state: &str, sources: &[&str], target: &str) -> RuleFacts {
+        RuleFacts {
+            name: "trailrelay-ingest-to-enricher".into(),
+            state: state.into(),
+            event_pattern: Some(serde_json::json!({"source": sources}).to_string()),
+            targets: vec![TargetFacts {
+                arn: target.into(),
+                role_arn: Some("arn:aws:iam::333333333333:role/trailrelay-forwarder".into()),
+                dead_letter_arn: Some("dlq".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_ingest_rule_must_be_enabled_loop_free_and_aimed_at_the_relay() {
+        let buffer = vec!["arn:aws:sqs:us-east-1:222222222222:trailrelay-buffer".to_owned()];
+        let good = rule(
+            "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+            &["trailrelay.control"],
+            &buffer[0],
+        );
+        assert_eq!(
+            ingest_rule(Some(&good), "trailrelay", &buffer, true).status,
+            Status::Pass
+        );
+        let disabled = rule("DISABLED", &[], &buffer[0]);
+        let f = ingest_rule(Some(&disabled), "trailrelay", &buffer, true);
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.fix.unwrap().contains("enable-rule"));
+        let looped = rule("ENABLED", &["trailrelay"], &buffer[0]);
+        assert!(ingest_rule(Some(&looped), "trailrelay", &buffer, false)
+            .evidence
+            .contains("loop"));
+        let elsewhere = rule("ENABLED", &[], "arn:aws:sqs:us-east-1:222222222222:other");
+        assert_eq!(
+            ingest_rule(Some(&elsewhere), "trailrelay", &buffer, false).status,
+            Status::Fail
+        );
+        let no_read_only = rule("ENABLED", &[], &buffer[0]);
+        assert_eq!(
+            ingest_rule(Some(&no_read_only), "trailrelay", &buffer, true).status,
+            Status::Warn
+        );
+        assert_eq!(
+            ingest_rule(None, "trailrelay", &buffer, true).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_queue_with_messages_fails_with_their_error_codes() {
+        let f = dead_letter_queue(
+            "ingest-dlq",
+            "trailrelay-ingest-dlq",
+            Some(3),
+            &["NO_PERMISSIONS".into()],
+        );
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.evidence.contains("3 message(s)") && f.evidence.contains("NO_PERMISSIONS"));
+        assert_eq!(
+            dead_letter_queue("d", "q", Some(0), &[]).status,
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn a_category_bus_open_to_everyone_fails() {
+        let role = "arn:aws:iam::222222222222:role/trailrelay-enricher".to_owned();
+        let good = serde_json::json!({"Statement": [
+            {"Sid": "RelayPublishes", "Effect": "Allow", "Principal": {"AWS": role}, "Action": "events:PutEvents"},
+            {"Sid": "NobodyElsePublishes", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
+             "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role]}}}]});
+        let f = category_bus_policy("identity", "b", Some(&good.to_string()), &[role.clone()]);
+        assert_eq!(f.status, Status::Pass, "{f:?}");
+        let open = serde_json::json!({"Statement": [
+            {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents"}]});
+        let f = category_bus_policy("identity", "b", Some(&open.to_string()), &[role]);
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.evidence.contains("anyone") && f.evidence.contains("Open"));
+    }
+
+    #[test]
+    fn the_member_rule_and_role_carry_events_to_the_ingest_bus() {
+        let mut forward = rule("ENABLED", &["aws.", "trailrelay.control"], INGEST);
+        forward.event_pattern =
+            Some(r#"{"source":[{"prefix":"aws."},"trailrelay.control"]}"#.into());
+        assert_eq!(
+            member_rule(
+                "3",
+                "us-east-1",
+                Some(&forward),
+                INGEST,
+                "trailrelay.control"
+            )
+            .status,
+            Status::Pass
+        );
+        forward.targets[0].arn = "arn:aws:events:us-east-1:222222222222:event-bus/elsewhere".into();
+        let f = member_rule(
+            "3",
+            "us-east-1",
+            Some(&forward),
+            INGEST,
+            "trailrelay.control",
+        );
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.evidence.contains("not the ingest bus"));
+
+        let trust = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let put = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"events:PutEvents","Resource":"{INGEST}"}}]}}"#
+        );
+        assert_eq!(
+            member_role("3", "r", Some(trust), &[put.clone()], INGEST).status,
+            Status::Pass
+        );
+        let f = member_role("3", "r", Some(trust), &[], INGEST);
+        assert!(f.status == Status::Fail && f.evidence.contains("may not events:PutEvents"));
+        let lambda = trust.replace("events.amazonaws.com", "lambda.amazonaws.com");
+        let f = member_role("3", "r", Some(&lambda), &[put], INGEST);
+        assert!(
+            f.status == Status::Fail && f.evidence.contains("does not trust events.amazonaws.com")
+        );
+    }
+}
