@@ -4,6 +4,7 @@
 //! says for people what it decided, `schema` prints the JSON Schema of the
 //! enrichment. All of it runs the same library code as the Lambda.
 
+mod doctor;
 mod paths;
 mod template;
 
@@ -34,6 +35,9 @@ enum Command {
     /// Print the JSON Schema of the `enrichment` object.
     Schema,
     /// Check that a SAM template's buses, enricher environment and role agree with the categories.
+    /// Check a deployment's permission layers, from the member accounts' rules
+    /// to the category buses; exit status 1 when any check fails.
+    Doctor(doctor::DoctorArgs),
     /// List every expected forwarding path (active account x enrolled region)
     /// with when it was last heard from and whether it is silent.
     Paths(paths::PathsArgs),
@@ -82,6 +86,16 @@ fn main() -> ExitCode {
         Command::Explain(inputs) => run(&inputs, explain),
         Command::Schema => schema(),
         Command::CheckTemplate { template } => check_template(&template),
+        Command::Doctor(args) => {
+            let stdout = io::stdout();
+            let colour = std::io::IsTerminal::is_terminal(&stdout);
+            let mut out = stdout.lock();
+            match doctor::doctor(args, &mut out, colour) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
+        }
         Command::Paths(args) => {
             let stdout = io::stdout();
             let mut out = stdout.lock();

@@ -78,14 +78,7 @@ pub fn paths(args: PathsArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Output)?;
     let (statuses, now) = runtime.block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(profile) = &args.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &args.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let config = loader.load().await;
+        let config = load_config(args.profile.as_deref(), args.region.as_deref()).await;
         let directory = read_directory(&settings, &config)
             .await
             .map_err(CliError::Aws)?;
@@ -109,6 +102,19 @@ pub fn paths(args: PathsArgs, out: &mut dyn Write) -> Result<(), CliError> {
         return Ok(());
     }
     write_table(&rows, out).map_err(CliError::Output)
+}
+
+/// The standard AWS configuration (credential chain, `AWS_ENDPOINT_URL`),
+/// with a profile and a region when given.
+pub async fn load_config(profile: Option<&str>, region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    loader.load().await
 }
 
 fn row(status: &PathStatus, now: OffsetDateTime) -> Row<'_> {

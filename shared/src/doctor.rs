@@ -366,7 +366,7 @@ pub fn dead_letter_queue(
             Finding::fail(
                 id,
                 format!("{n} message(s) wait in {queue}{why}: events that were not delivered"),
-                format!("read them (aws sqs receive-message --message-attribute-names All), fix the cause the ERROR_CODE/ERROR_MESSAGE attributes name, then redrive them (aws sqs start-message-move-task) or replay from the ingest archive"),
+                "read them (aws sqs receive-message --message-attribute-names All), fix the cause the ERROR_CODE/ERROR_MESSAGE attributes name, then redrive them (aws sqs start-message-move-task) or replay from the ingest archive",
             )
         }
     }

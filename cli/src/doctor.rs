@@ -1,0 +1,578 @@
+//! `trailrelay doctor`: reads a deployment through the AWS APIs and judges
+//! it with `trailrelay_shared::doctor`. Every read that fails becomes a
+//! finding (a missing resource fails; an API the endpoint lacks "could not
+//! check"), never a crash.
+
+use crate::CliError;
+use aws_config::SdkConfig;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+use time::OffsetDateTime;
+use trailrelay_shared::directory::Directory;
+use trailrelay_shared::doctor::{self, any_failed, Finding, RuleFacts, Status, TargetFacts};
+use trailrelay_shared::settings::{
+    bus_variable, Settings, ENV_DIRECTORY_BUCKET, ENV_DIRECTORY_KEY,
+};
+use trailrelay_shared::Category;
+
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// The stacks' NamePrefix; default: TRAILRELAY_NAME_PREFIX, else trailrelay.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// A role to assume in a member account to check its forwarding (the
+    /// member stack's optional doctor role); repeat for more accounts.
+    #[arg(long = "member-role-arn", value_name = "ARN")]
+    member_roles: Vec<String>,
+    /// Regions to check in member accounts; default: TRAILRELAY_ENROLLED_REGIONS, else the current region.
+    #[arg(long, value_delimiter = ',')]
+    member_regions: Vec<String>,
+    /// The stack relays read-only events too (IncludeReadOnlyEvents=false: give false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    include_read_only: bool,
+    /// A directory older than this is stale (seconds).
+    #[arg(long, default_value_t = 86400)]
+    directory_max_age: u64,
+    /// AWS profile (default: the standard credential chain).
+    #[arg(long)]
+    profile: Option<String>,
+    /// AWS region (default: the standard chain's).
+    #[arg(long)]
+    region: Option<String>,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<bool, CliError> {
+    let settings = Settings::from_env()?;
+    let prefix = args
+        .prefix
+        .clone()
+        .or_else(|| {
+            std::env::var("TRAILRELAY_NAME_PREFIX")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .unwrap_or_else(|| "trailrelay".to_owned());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)?;
+    let findings = runtime.block_on(async {
+        let config =
+            crate::paths::load_config(args.profile.as_deref(), args.region.as_deref()).await;
+        let mut regions = args.member_regions.clone();
+        if regions.is_empty() {
+            regions = settings.paths.enrolled_regions.clone();
+        }
+        if regions.is_empty() {
+            regions.extend(config.region().map(|r| r.to_string()));
+        }
+        let reader = Reader {
+            prefix: &prefix,
+            settings: &settings,
+            include_read_only: args.include_read_only,
+            directory_max_age: Duration::from_secs(args.directory_max_age),
+        };
+        let (mut findings, ingest_arn) = reader.security_account(&config).await;
+        for role in &args.member_roles {
+            findings.extend(
+                reader
+                    .member_account(&config, role, &regions, ingest_arn.as_deref())
+                    .await,
+            );
+        }
+        findings
+    });
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &findings)
+            .map_err(|e| CliError::Output(e.into()))?;
+        writeln!(out).map_err(CliError::Output)?;
+    } else {
+        write_table(&findings, out, colour).map_err(CliError::Output)?;
+    }
+    Ok(!any_failed(&findings))
+}
+
+fn write_table(findings: &[Finding], out: &mut dyn Write, colour: bool) -> std::io::Result<()> {
+    let paint = |status: Status, text: &str| -> String {
+        if !colour {
+            return text.to_owned();
+        }
+        let code = match status {
+            Status::Pass => "32",
+            Status::Warn => "33",
+            Status::Fail => "31;1",
+            Status::CouldNotCheck => "36",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    for f in findings {
+        let status = format!("{:<15}", f.status.to_string());
+        writeln!(
+            out,
+            "{} {:<34} {}",
+            paint(f.status, &status),
+            f.id,
+            f.evidence
+        )?;
+        if let Some(fix) = &f.fix {
+            writeln!(out, "{:<15} {:<34} fix: {fix}", "", "")?;
+        }
+    }
+    let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+    writeln!(
+        out,
+        "{} finding(s): {} pass, {} warn, {} fail, {} could not check",
+        findings.len(),
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::CouldNotCheck)
+    )
+}
+
+/// Sample events, one per detail-type the ingest rule must take.
+fn samples(control_source: &str) -> Vec<(String, String)> {
+    let event = |source: &str, detail_type: &str| {
+        serde_json::json!({"id": "doctor", "source": source, "detail-type": detail_type,
+            "account": "111111111111", "region": "us-east-1", "time": "2026-01-01T00:00:00Z",
+            "resources": [], "detail": {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}})
+        .to_string()
+    };
+    vec![
+        (
+            "AWS API Call via CloudTrail".into(),
+            event("aws.iam", "AWS API Call via CloudTrail"),
+        ),
+        (
+            "AWS Console Sign In via CloudTrail".into(),
+            event("aws.signin", "AWS Console Sign In via CloudTrail"),
+        ),
+        (
+            "trailrelay Heartbeat".into(),
+            event(control_source, "trailrelay Heartbeat"),
+        ),
+        (
+            "trailrelay Test Event".into(),
+            event(control_source, "trailrelay Test Event"),
+        ),
+    ]
+}
+
+struct Reader<'a> {
+    prefix: &'a str,
+    settings: &'a Settings,
+    include_read_only: bool,
+    directory_max_age: Duration,
+}
+
+impl Reader<'_> {
+    fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.prefix)
+    }
+}
+
+/// The part of an ARN after `:<account>:`, split out: (region, account).
+fn arn_region_account(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    (parts.len() == 6).then(|| (parts[3].to_owned(), parts[4].to_owned()))
+}
+
+/// IAM returns policy documents URL-encoded.
+fn policy_text(document: &str) -> String {
+    percent_encoding::percent_decode_str(document)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+async fn read_rule(
+    events: &aws_sdk_eventbridge::Client,
+    name: &str,
+    bus: &str,
+) -> Option<RuleFacts> {
+    let rule = events
+        .describe_rule()
+        .name(name)
+        .event_bus_name(bus)
+        .send()
+        .await
+        .ok()?;
+    let targets = events
+        .list_targets_by_rule()
+        .rule(name)
+        .event_bus_name(bus)
+        .send()
+        .await
+        .map(|t| t.targets().to_vec())
+        .unwrap_or_default();
+    Some(RuleFacts {
+        name: name.to_owned(),
+        state: rule
+            .state()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        event_pattern: rule.event_pattern().map(str::to_owned),
+        targets: targets
+            .iter()
+            .map(|t| TargetFacts {
+                arn: t.arn().to_owned(),
+                role_arn: t.role_arn().map(str::to_owned),
+                dead_letter_arn: t
+                    .dead_letter_config()
+                    .and_then(|d| d.arn())
+                    .map(str::to_owned),
+            })
+            .collect(),
+    })
+}
+
+async fn read_dlq(sqs: &aws_sdk_sqs::Client, queue: &str) -> (Option<u64>, Vec<String>) {
+    let Ok(url) = sqs.get_queue_url().queue_name(queue).send().await else {
+        return (None, Vec::new());
+    };
+    let Some(url) = url.queue_url().map(str::to_owned) else {
+        return (None, Vec::new());
+    };
+    let waiting = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .ok()
+        .and_then(|a| {
+            a.attributes()
+                .and_then(|m| {
+                    m.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                })
+                .and_then(|n| n.parse::<u64>().ok())
+        });
+    let mut codes = Vec::new();
+    if waiting.unwrap_or(0) > 0 {
+        // A peek: visibility 0 leaves the messages where they were.
+        if let Ok(got) = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .send()
+            .await
+        {
+            for m in got.messages() {
+                if let Some(code) = m
+                    .message_attributes()
+                    .and_then(|a| a.get("ERROR_CODE"))
+                    .and_then(|v| v.string_value())
+                {
+                    if !codes.iter().any(|c| c == code) {
+                        codes.push(code.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    (waiting, codes)
+}
+
+impl Reader<'_> {
+    /// The security account's findings, and the ingest bus's ARN if it exists.
+    async fn security_account(&self, config: &SdkConfig) -> (Vec<Finding>, Option<String>) {
+        let events = aws_sdk_eventbridge::Client::new(config);
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let mut findings = Vec::new();
+
+        let organization = aws_sdk_organizations::Client::new(config)
+            .describe_organization()
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.organization().and_then(|o| o.id()).map(str::to_owned));
+        let ingest_name = self.name("ingest");
+        let ingest = events
+            .describe_event_bus()
+            .name(&ingest_name)
+            .send()
+            .await
+            .ok();
+        let ingest_arn = ingest.as_ref().and_then(|b| b.arn()).map(str::to_owned);
+        let (region, account) = ingest_arn
+            .as_deref()
+            .and_then(arn_region_account)
+            .unwrap_or_default();
+        findings.push(doctor::ingest_bus_policy(
+            &ingest_name,
+            ingest.as_ref().and_then(|b| b.policy()),
+            organization.as_deref(),
+        ));
+
+        let rule_name = self.name("ingest-to-enricher");
+        let rule = read_rule(&events, &rule_name, &ingest_name).await;
+        let expected_targets = vec![
+            format!(
+                "arn:aws:lambda:{region}:{account}:function:{}",
+                self.name("enricher")
+            ),
+            format!("arn:aws:sqs:{region}:{account}:{}", self.name("buffer")),
+        ];
+        findings.push(doctor::ingest_rule(
+            rule.as_ref(),
+            &self.settings.source,
+            &expected_targets,
+            self.include_read_only,
+        ));
+        if let Some(pattern) = rule.as_ref().and_then(|r| r.event_pattern.clone()) {
+            let mut answers = Vec::new();
+            for (detail_type, event) in samples(&self.settings.control_source) {
+                let answer = events
+                    .test_event_pattern()
+                    .event_pattern(&pattern)
+                    .event(event)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.result());
+                answers.push((detail_type, answer));
+            }
+            findings.push(doctor::pattern_matches(&rule_name, &answers));
+        }
+
+        for (id, queue) in [
+            ("ingest-dlq", self.name("ingest-dlq")),
+            ("buffer-dlq", self.name("buffer-dlq")),
+            ("bus-dlq", self.name("bus-dlq")),
+        ] {
+            let (waiting, codes) = read_dlq(&sqs, &queue).await;
+            findings.push(doctor::dead_letter_queue(id, &queue, waiting, &codes));
+        }
+
+        let enricher_role = format!("arn:aws:iam::{account}:role/{}", self.name("enricher"));
+        let check_role = format!("arn:aws:iam::{account}:role/{}", self.name("path-check"));
+        let mut bus_arns = BTreeMap::new();
+        for category in Category::ALL {
+            let name = self.name(category.as_str());
+            let bus = events.describe_event_bus().name(&name).send().await.ok();
+            let mut roles = vec![enricher_role.clone()];
+            if category == Category::Audit {
+                roles.push(check_role.clone());
+            }
+            match &bus {
+                Some(bus) => {
+                    bus_arns.insert(
+                        bus_variable(category),
+                        bus.arn().unwrap_or_default().to_owned(),
+                    );
+                    findings.push(doctor::category_bus_policy(
+                        category.as_str(),
+                        &name,
+                        bus.policy(),
+                        &roles,
+                    ));
+                }
+                None => findings.push(Finding::fail(
+                    format!("category-bus-policy-{category}"),
+                    format!(
+                        "{name} does not exist: events of category {category} cannot be delivered"
+                    ),
+                    "redeploy template.yaml",
+                )),
+            }
+        }
+
+        let function = aws_sdk_lambda::Client::new(config)
+            .get_function_configuration()
+            .function_name(self.name("enricher"))
+            .send()
+            .await
+            .ok();
+        let environment: BTreeMap<String, String> = function
+            .as_ref()
+            .and_then(|f| f.environment())
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        findings.push(enricher_environment(
+            function.is_some(),
+            &environment,
+            &bus_arns,
+        ));
+        findings.push(self.directory(config, &environment).await);
+        (findings, ingest_arn)
+    }
+
+    async fn directory(
+        &self,
+        config: &SdkConfig,
+        environment: &BTreeMap<String, String>,
+    ) -> Finding {
+        let Some(bucket) = environment.get(ENV_DIRECTORY_BUCKET) else {
+            return Finding::could_not_check(
+                doctor::DIRECTORY,
+                "the enricher names no directory bucket",
+            );
+        };
+        let key = environment
+            .get(ENV_DIRECTORY_KEY)
+            .cloned()
+            .unwrap_or_else(|| "latest.json".into());
+        let location = format!("s3://{bucket}/{key}");
+        let body = trailrelay_aws::s3::client(config)
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .ok();
+        let text = match body {
+            Some(object) => object
+                .body
+                .collect()
+                .await
+                .ok()
+                .map(|b| b.into_bytes().to_vec()),
+            None => None,
+        };
+        let generated = text
+            .and_then(|t| String::from_utf8(t).ok())
+            .and_then(|t| Directory::from_json(&t, &location).ok())
+            .and_then(|d| d.generated_at().map(str::to_owned))
+            .and_then(|t| {
+                OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+            });
+        doctor::directory(
+            &location,
+            generated,
+            OffsetDateTime::now_utc(),
+            self.directory_max_age,
+        )
+    }
+
+    async fn member_account(
+        &self,
+        config: &SdkConfig,
+        role_arn: &str,
+        regions: &[String],
+        ingest_arn: Option<&str>,
+    ) -> Vec<Finding> {
+        let account = arn_region_account(role_arn)
+            .map(|(_, a)| a)
+            .unwrap_or_default();
+        let Some(ingest_arn) = ingest_arn else {
+            return vec![Finding::could_not_check(
+                format!("member-{account}"),
+                "the ingest bus could not be read, so there is nothing to compare the member's target with",
+            )];
+        };
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("trailrelay-doctor")
+            .configure(config)
+            .build()
+            .await;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .credentials_provider(provider);
+        if let Some(region) = config.region() {
+            loader = loader.region(region.clone());
+        }
+        let member = loader.load().await;
+        let mut findings = Vec::new();
+        let forwarder = self.name("forwarder");
+        let iam = aws_sdk_iam::Client::new(&member);
+        let trust = iam
+            .get_role()
+            .role_name(&forwarder)
+            .send()
+            .await
+            .ok()
+            .and_then(|r| {
+                r.role()
+                    .and_then(|r| r.assume_role_policy_document())
+                    .map(policy_text)
+            });
+        let mut policies = Vec::new();
+        if let Ok(names) = iam.list_role_policies().role_name(&forwarder).send().await {
+            for name in names.policy_names() {
+                if let Ok(p) = iam
+                    .get_role_policy()
+                    .role_name(&forwarder)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    policies.push(policy_text(p.policy_document()));
+                }
+            }
+        }
+        findings.push(doctor::member_role(
+            &account,
+            &forwarder,
+            trust.as_deref(),
+            &policies,
+            ingest_arn,
+        ));
+        for region in regions {
+            let regional = member
+                .to_builder()
+                .region(aws_config::Region::new(region.clone()))
+                .build();
+            let events = aws_sdk_eventbridge::Client::new(&regional);
+            let rule = read_rule(&events, &self.name("forward"), "default").await;
+            findings.push(doctor::member_rule(
+                &account,
+                region,
+                rule.as_ref(),
+                ingest_arn,
+                &self.settings.control_source,
+            ));
+        }
+        if !regions.iter().any(|r| r == "us-east-1") {
+            findings.push(Finding::warn(
+                format!("coverage-{account}"),
+                format!("{account} is checked in {regions:?}, without us-east-1, where global services (IAM, Organizations, CloudFront) record their events"),
+                "deploy the member stack to us-east-1 too (and add it to EnrolledRegions)",
+            ));
+        }
+        findings
+    }
+}
+
+/// The enricher's environment names each category's own bus.
+fn enricher_environment(
+    exists: bool,
+    environment: &BTreeMap<String, String>,
+    bus_arns: &BTreeMap<String, String>,
+) -> Finding {
+    let id = "enricher-environment";
+    if !exists {
+        return Finding::fail(
+            id,
+            "the enricher function does not exist",
+            "redeploy template.yaml",
+        );
+    }
+    let wrong: Vec<String> = bus_arns
+        .iter()
+        .filter(|(variable, arn)| {
+            let named = environment.get(*variable).map(String::as_str).unwrap_or("");
+            named != arn.as_str() && !arn.ends_with(&format!("/{named}"))
+        })
+        .map(|(variable, arn)| format!("{variable} should name {arn}"))
+        .collect();
+    if wrong.is_empty() {
+        Finding::pass(
+            id,
+            format!(
+                "the enricher names each of the {} category buses",
+                bus_arns.len()
+            ),
+        )
+    } else {
+        Finding::fail(
+            id,
+            format!("the enricher's environment: {}", wrong.join("; ")),
+            "redeploy template.yaml",
+        )
+    }
+}
