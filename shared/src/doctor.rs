@@ -705,7 +705,7 @@ mod tests {
             {"Sid": "RelayPublishes", "Effect": "Allow", "Principal": {"AWS": role}, "Action": "events:PutEvents"},
             {"Sid": "NobodyElsePublishes", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
              "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role]}}}]});
-        let f = category_bus_policy("identity", "b", Some(&good.to_string()), &[role.clone()]);
+        let f = category_bus_policy("identity", "b", Some(&good.to_string()), std::slice::from_ref(&role));
         assert_eq!(f.status, Status::Pass, "{f:?}");
         let open = serde_json::json!({"Statement": [
             {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents"}]});
@@ -746,7 +746,7 @@ mod tests {
             r#"{{"Statement":[{{"Effect":"Allow","Action":"events:PutEvents","Resource":"{INGEST}"}}]}}"#
         );
         assert_eq!(
-            member_role("3", "r", Some(trust), &[put.clone()], INGEST).status,
+            member_role("3", "r", Some(trust), std::slice::from_ref(&put), INGEST).status,
             Status::Pass
         );
         let f = member_role("3", "r", Some(trust), &[], INGEST);
