@@ -325,6 +325,17 @@ impl Reader<'_> {
             self.include_read_only,
         ));
         if let Some(pattern) = rule.as_ref().and_then(|r| r.event_pattern.clone()) {
+            // A pattern that must match its own event: an endpoint that
+            // answers false to it (emulators answer with an empty body, which
+            // reads as false) cannot be asked the real question.
+            let probe_event = samples("trailrelay.doctor-probe").remove(2).1;
+            let trustworthy = events
+                .test_event_pattern()
+                .event_pattern(r#"{"source":["trailrelay.doctor-probe"]}"#)
+                .event(probe_event)
+                .send()
+                .await
+                .is_ok_and(|r| r.result());
             let mut answers = Vec::new();
             for (detail_type, event) in samples(&self.settings.control_source) {
                 let answer = events
@@ -334,6 +345,7 @@ impl Reader<'_> {
                     .send()
                     .await
                     .ok()
+                    .filter(|_| trustworthy)
                     .map(|r| r.result());
                 answers.push((detail_type, answer));
             }

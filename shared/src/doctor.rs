@@ -705,7 +705,12 @@ mod tests {
             {"Sid": "RelayPublishes", "Effect": "Allow", "Principal": {"AWS": role}, "Action": "events:PutEvents"},
             {"Sid": "NobodyElsePublishes", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
              "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role]}}}]});
-        let f = category_bus_policy("identity", "b", Some(&good.to_string()), std::slice::from_ref(&role));
+        let f = category_bus_policy(
+            "identity",
+            "b",
+            Some(&good.to_string()),
+            std::slice::from_ref(&role),
+        );
         assert_eq!(f.status, Status::Pass, "{f:?}");
         let open = serde_json::json!({"Statement": [
             {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents"}]});

@@ -269,11 +269,11 @@ class Relay:
     SILENCE_THRESHOLD_SECONDS = 6
     HEARTBEAT_WRITE_INTERVAL_SECONDS = 1
 
-    def __init__(self, moto, notes):
+    def __init__(self, moto, notes, organization_id="o-exampleorgid"):
         self.moto = moto
         self.notes = notes
         self.template = Template("template.yaml", SECURITY_ACCOUNT, {
-            "Mode": "buffered", "OrganizationId": "o-exampleorgid",
+            "Mode": "buffered", "OrganizationId": organization_id,
             "DirectoryRefreshSeconds": self.DIRECTORY_REFRESH_SECONDS,
             "DirectoryMaxAgeSeconds": self.DIRECTORY_MAX_AGE_SECONDS,
             "EnrolledRegions": self.ENROLLED_REGIONS,
