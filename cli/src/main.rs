@@ -35,6 +35,9 @@ enum Command {
     /// Print the JSON Schema of the `enrichment` object.
     Schema,
     /// Check that a SAM template's buses, enricher environment and role agree with the categories.
+    /// Rewrite event patterns written for raw CloudTrail events.
+    #[command(subcommand)]
+    Pattern(PatternCommand),
     /// Check a deployment's permission layers, from the member accounts' rules
     /// to the category buses; exit status 1 when any check fails.
     Doctor(doctor::DoctorArgs),
@@ -45,6 +48,21 @@ enum Command {
         /// The security account's SAM template.
         #[arg(value_name = "FILE", default_value = "template.yaml")]
         template: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PatternCommand {
+    /// Rewrite a pattern for raw CloudTrail events (`source: aws.iam`,
+    /// `account`, `region`) into its equivalent on the category buses, and
+    /// say which buses carry what it matches.
+    Translate {
+        /// The rule table (TOML); default: TRAILRELAY_RULES_FILE, else the embedded table.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The pattern (JSON); "-" or nothing for stdin.
+        #[arg(value_name = "FILE")]
+        input: Option<PathBuf>,
     },
 }
 
@@ -86,6 +104,9 @@ fn main() -> ExitCode {
         Command::Explain(inputs) => run(&inputs, explain),
         Command::Schema => schema(),
         Command::CheckTemplate { template } => check_template(&template),
+        Command::Pattern(PatternCommand::Translate { config, input }) => {
+            translate_pattern(config.as_deref(), input.as_deref())
+        }
         Command::Doctor(args) => {
             let stdout = io::stdout();
             let colour = std::io::IsTerminal::is_terminal(&stdout);
@@ -111,6 +132,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn translate_pattern(
+    config: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let mut settings = Settings::from_env()?;
+    if let Some(path) = config {
+        settings.rules_file = Some(path.display().to_string());
+    }
+    let source = settings.source.clone();
+    let relay = Relay::load(settings)?;
+    let text = match input {
+        Some(path) if path.as_os_str() != "-" => {
+            std::fs::read_to_string(path).map_err(|source| CliError::Input {
+                path: path.display().to_string(),
+                source,
+            })?
+        }
+        _ => io::read_to_string(io::stdin()).map_err(|source| CliError::Input {
+            path: "stdin".into(),
+            source,
+        })?,
+    };
+    let pattern: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("the pattern is not JSON: {e}")))?;
+    let translated = trailrelay_shared::pattern::translate(&pattern, relay.rules(), &source)
+        .map_err(CliError::Usage)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(&mut out, &translated).map_err(|e| CliError::Output(e.into()))?;
+    writeln!(out).map_err(CliError::Output)
 }
 
 type Handler = fn(&Relay, &mut dyn BufRead, &mut dyn Write) -> Result<(), CliError>;

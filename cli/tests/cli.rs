@@ -262,3 +262,24 @@ fn an_aws_output_source_is_refused_at_start_up() {
         stderr(&out)
     );
 }
+
+#[test]
+fn pattern_translate_rewrites_a_cloudtrail_pattern_for_the_category_buses() {
+    let out = trailrelay(
+        &["pattern", "translate"],
+        Some(
+            r#"{"source": ["aws.cloudtrail"], "region": ["eu-west-1"], "detail": {"eventName": ["StopLogging"]}}"#,
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        answer["pattern"],
+        serde_json::json!({"source": ["trailrelay"], "detail": {"eventName": ["StopLogging"],
+            "eventSource": ["cloudtrail.amazonaws.com"], "awsRegion": ["eu-west-1"]}})
+    );
+    assert_eq!(answer["buses"], serde_json::json!(["audit"]));
+    let bad = trailrelay(&["pattern", "translate"], Some("[1, 2]"));
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("JSON object"), "{}", stderr(&bad));
+}

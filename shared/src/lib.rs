@@ -21,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod orgs;
 pub mod paths;
+pub mod pattern;
 pub mod publish;
 pub mod relay;
 pub mod rules;

@@ -121,6 +121,10 @@ impl Relay {
         &self.settings
     }
 
+    pub fn rules(&self) -> &RuleTable {
+        &self.rules
+    }
+
     pub fn directory(&self) -> &Directory {
         &self.directory
     }

@@ -328,6 +328,16 @@ impl RuleTable {
         // `build` refuses a table without a final catch-all.
         &self.rules[self.rules.len() - 1]
     }
+
+    /// Every category an event of this service (any service: `None`) may
+    /// get, whatever its name.
+    pub fn categories_for(&self, service: Option<&str>) -> std::collections::BTreeSet<Category> {
+        let candidates: Vec<usize> = match service {
+            Some(s) => self.by_service.get(s).unwrap_or(&self.any_service).clone(),
+            None => (0..self.rules.len()).collect(),
+        };
+        candidates.iter().map(|&i| self.rules[i].category).collect()
+    }
 }
 
 #[cfg(test)]
