@@ -6,6 +6,7 @@
 
 mod doctor;
 mod paths;
+mod send_test;
 mod template;
 
 use clap::{Args, Parser, Subcommand};
@@ -38,6 +39,9 @@ enum Command {
     /// Rewrite event patterns written for raw CloudTrail events.
     #[command(subcommand)]
     Pattern(PatternCommand),
+    /// Prove the path end to end: put a test event on the control source and
+    /// wait until it arrives on its category bus (exit status 1 if it does not).
+    SendTestEvent(send_test::SendTestArgs),
     /// Check a deployment's permission layers, from the member accounts' rules
     /// to the category buses; exit status 1 when any check fails.
     Doctor(doctor::DoctorArgs),
@@ -106,6 +110,15 @@ fn main() -> ExitCode {
         Command::CheckTemplate { template } => check_template(&template),
         Command::Pattern(PatternCommand::Translate { config, input }) => {
             translate_pattern(config.as_deref(), input.as_deref())
+        }
+        Command::SendTestEvent(args) => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            match send_test::send_test_event(args, &mut out) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
         }
         Command::Doctor(args) => {
             let stdout = io::stdout();

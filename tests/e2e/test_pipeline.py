@@ -2,11 +2,13 @@
 the topology read from the templates. See localaws.py and pipeline.py."""
 import json
 import os
+import signal
+import subprocess
 import time
 
 import pytest
 
-from localaws import expected, fixtures, sqs_batch
+from localaws import ROOT as ROOT_DIR, expected, fixtures, sqs_batch
 from pipeline import fixture_id, local_pipeline, run_samples
 
 # moto leaves the envelope's `account` out of the events it delivers, so the
@@ -253,3 +255,52 @@ def test_events_still_flow_with_directory_stale_when_the_directory_cannot_be_rea
     e = enrichment_of(local, "fx-iam-create-user", "identity")
     assert "directory_stale" in e["signals"]
     assert e["account"]["name"] == "payments-prod", "the last good copy is kept"
+
+
+def cli_env(local):
+    env = dict(os.environ)
+    env.update({"AWS_ENDPOINT_URL": local.moto.url, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"})
+    return env
+
+
+def nothing_left_behind(local):
+    rules = local.relay.events.list_rules(EventBusName=local.relay.buses["IdentityBus"])["Rules"]
+    assert not [r["Name"] for r in rules if r["Name"].startswith("trailrelay-test-")]
+    assert local.relay.sqs.list_queues(QueueNamePrefix="trailrelay-test-").get("QueueUrls", []) == []
+
+
+def test_send_test_event_proves_the_path_from_a_member_account_end_to_end(local, samples):
+    account = local.organization.ids["333333333333"]
+    local.member(account)  # its forward rule, as the member stack makes it
+    local.relay.arrivals()
+    cli = os.path.join(ROOT_DIR, "target", "debug", "trailrelay")
+    proc = subprocess.Popen([cli, "send-test-event", "--member-role-arn",
+                             f"arn:aws:iam::{account}:role/trailrelay-doctor", "--timeout", "90"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(local))
+    # moto cannot invoke the enricher: hand it what the ingest rule queued, as Lambda would.
+    deadline = time.time() + 180
+    while proc.poll() is None and time.time() < deadline:
+        local.relay_buffer()
+        time.sleep(0.3)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert f"via {account} default bus -> trailrelay-forward -> trailrelay-ingest" in out
+    assert "arrived on trailrelay-identity after" in out and "test_event" in out, out
+    nothing_left_behind(local)
+    local.relay.arrivals()
+
+
+def test_send_test_event_cleans_up_when_interrupted(local, samples):
+    cli = os.path.join(ROOT_DIR, "target", "debug", "trailrelay")
+    proc = subprocess.Popen([cli, "send-test-event", "--timeout", "120"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=cli_env(local))
+    first = proc.stdout.readline()
+    assert first.startswith("listening on trailrelay-identity"), first
+    assert local.relay.sqs.list_queues(QueueNamePrefix="trailrelay-test-").get("QueueUrls"), "it made a queue"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert "interrupted" in out and "removed the temporary rule and queue" in out
+    nothing_left_behind(local)
+    local.relay.drain(local.relay.buffer_url)
