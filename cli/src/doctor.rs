@@ -72,11 +72,17 @@ pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<boo
         }
         let reader = Reader {
             prefix: &prefix,
+            regions: regions.clone(),
             settings: &settings,
             include_read_only: args.include_read_only,
             directory_max_age: Duration::from_secs(args.directory_max_age),
         };
         let (mut findings, ingest_arn) = reader.security_account(&config).await;
+        findings.push(
+            reader
+                .management_coverage(&config, &args.member_roles, ingest_arn.as_deref())
+                .await,
+        );
         for role in &args.member_roles {
             findings.extend(
                 reader
@@ -164,6 +170,8 @@ fn samples(control_source: &str) -> Vec<(String, String)> {
 
 struct Reader<'a> {
     prefix: &'a str,
+    /// The regions forward rules are checked in.
+    regions: Vec<String>,
     settings: &'a Settings,
     include_read_only: bool,
     directory_max_age: Duration,
@@ -411,8 +419,71 @@ impl Reader<'_> {
             &environment,
             &bus_arns,
         ));
+        let iam = aws_sdk_iam::Client::new(config);
+        let enricher_policies = role_policies(&iam, &self.name("enricher")).await;
+        let arns: Vec<String> = bus_arns.values().cloned().collect();
+        findings.push(doctor::enricher_role(
+            &self.name("enricher"),
+            enricher_policies.as_deref(),
+            &arns,
+        ));
         findings.push(self.directory(config, &environment).await);
+        // The security account forwards its own events through the member
+        // stack too (its CloudTrail events count as much as anyone's).
+        if let Some(ingest) = ingest_arn.as_deref() {
+            for region in &self.regions {
+                let regional = config
+                    .to_builder()
+                    .region(aws_config::Region::new(region.clone()))
+                    .build();
+                findings.extend(self.forward_path(&regional, &account, region, ingest).await);
+            }
+        }
         (findings, ingest_arn)
+    }
+
+    /// The management account's events are forwarded too: it must be one
+    /// of the accounts checked (the security account, or a member role's).
+    async fn management_coverage(
+        &self,
+        config: &SdkConfig,
+        member_roles: &[String],
+        ingest_arn: Option<&str>,
+    ) -> Finding {
+        let id = "coverage-management-account";
+        let management = aws_sdk_organizations::Client::new(config)
+            .describe_organization()
+            .send()
+            .await
+            .ok()
+            .and_then(|o| {
+                o.organization()
+                    .and_then(|o| o.master_account_id())
+                    .map(str::to_owned)
+            });
+        let Some(management) = management else {
+            return Finding::could_not_check(
+                id,
+                "organizations:DescribeOrganization could not be called",
+            );
+        };
+        let security = ingest_arn.and_then(arn_region_account).map(|(_, a)| a);
+        let checked = security.as_deref() == Some(management.as_str())
+            || member_roles
+                .iter()
+                .any(|r| arn_region_account(r).is_some_and(|(_, a)| a == management));
+        if checked {
+            Finding::pass(
+                id,
+                format!("the management account {management} is among the accounts checked"),
+            )
+        } else {
+            Finding::warn(
+                id,
+                format!("the management account {management} was not checked: a StackSet does not deploy to it, so its member stack is deployed by hand"),
+                "deploy member-account.yaml in the management account, give it a doctor role, and pass its --member-role-arn",
+            )
+        }
     }
 
     async fn directory(
@@ -503,20 +574,7 @@ impl Reader<'_> {
                     .and_then(|r| r.assume_role_policy_document())
                     .map(policy_text)
             });
-        let mut policies = Vec::new();
-        if let Ok(names) = iam.list_role_policies().role_name(&forwarder).send().await {
-            for name in names.policy_names() {
-                if let Ok(p) = iam
-                    .get_role_policy()
-                    .role_name(&forwarder)
-                    .policy_name(name)
-                    .send()
-                    .await
-                {
-                    policies.push(policy_text(p.policy_document()));
-                }
-            }
-        }
+        let policies = role_policies(&iam, &forwarder).await.unwrap_or_default();
         findings.push(doctor::member_role(
             &account,
             &forwarder,
@@ -529,21 +587,92 @@ impl Reader<'_> {
                 .to_builder()
                 .region(aws_config::Region::new(region.clone()))
                 .build();
-            let events = aws_sdk_eventbridge::Client::new(&regional);
-            let rule = read_rule(&events, &self.name("forward"), "default").await;
-            findings.push(doctor::member_rule(
-                &account,
-                region,
-                rule.as_ref(),
-                ingest_arn,
-                &self.settings.control_source,
-            ));
+            findings.extend(
+                self.forward_path(&regional, &account, region, ingest_arn)
+                    .await,
+            );
         }
         if !regions.iter().any(|r| r == "us-east-1") {
             findings.push(Finding::warn(
                 format!("coverage-{account}"),
                 format!("{account} is checked in {regions:?}, without us-east-1, where global services (IAM, Organizations, CloudFront) record their events"),
                 "deploy the member stack to us-east-1 too (and add it to EnrolledRegions)",
+            ));
+        }
+        findings
+    }
+}
+
+/// A role's inline policies, or `None` when the role cannot be read.
+async fn role_policies(iam: &aws_sdk_iam::Client, role: &str) -> Option<Vec<String>> {
+    iam.get_role().role_name(role).send().await.ok()?;
+    let mut policies = Vec::new();
+    if let Ok(names) = iam.list_role_policies().role_name(role).send().await {
+        for name in names.policy_names() {
+            if let Ok(p) = iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+            {
+                policies.push(policy_text(p.policy_document()));
+            }
+        }
+    }
+    Some(policies)
+}
+
+impl Reader<'_> {
+    /// One account and region's forward rule, and its failed invocations
+    /// over the last hours.
+    async fn forward_path(
+        &self,
+        config: &SdkConfig,
+        account: &str,
+        region: &str,
+        ingest_arn: &str,
+    ) -> Vec<Finding> {
+        const HOURS: u64 = 3;
+        let rule_name = self.name("forward");
+        let events = aws_sdk_eventbridge::Client::new(config);
+        let rule = read_rule(&events, &rule_name, "default").await;
+        let mut findings = vec![doctor::member_rule(
+            account,
+            region,
+            rule.as_ref(),
+            ingest_arn,
+            &self.settings.control_source,
+            self.include_read_only,
+        )];
+        if rule.is_some() {
+            let now = std::time::SystemTime::now();
+            let failed = aws_sdk_cloudwatch::Client::new(config)
+                .get_metric_statistics()
+                .namespace("AWS/Events")
+                .metric_name("FailedInvocations")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("RuleName")
+                        .value(&rule_name)
+                        .build(),
+                )
+                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(
+                    now - Duration::from_secs(HOURS * 3600),
+                ))
+                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
+                .period((HOURS * 3600) as i32)
+                .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
+                .send()
+                .await
+                .ok()
+                .map(|m| m.datapoints().iter().filter_map(|d| d.sum()).sum::<f64>());
+            findings.push(doctor::forward_failures(
+                account,
+                region,
+                &rule_name,
+                failed,
+                HOURS as u32,
             ));
         }
         findings

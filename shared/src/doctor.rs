@@ -424,6 +424,22 @@ pub fn category_bus_policy(
             fix,
         );
     }
+    let unguarded_consumers: Vec<&str> = all
+        .iter()
+        .filter(|s| {
+            s.effect() == "Allow"
+                && s.grants("events:PutRule")
+                && s.condition("events:creatorAccount").is_empty()
+        })
+        .map(|s| s.0.get("Sid").and_then(Value::as_str).unwrap_or("(no Sid)"))
+        .collect();
+    if !unguarded_consumers.is_empty() {
+        return Finding::fail(
+            id,
+            format!("{bus}'s policy lets accounts manage rules without the events:creatorAccount condition ({unguarded_consumers:?}): one consumer can change or delete another's rules"),
+            fix,
+        );
+    }
     let denies = all.iter().any(|s| {
         s.effect() == "Deny"
             && s.grants("events:PutEvents")
@@ -452,6 +468,7 @@ pub fn member_rule(
     rule: Option<&RuleFacts>,
     ingest_bus_arn: &str,
     control_source: &str,
+    include_read_only: bool,
 ) -> Finding {
     let id = format!("member-rule-{account}-{region}");
     let fix = format!("redeploy the member stack in {account} {region} (member-account.yaml with IngestBusArn={ingest_bus_arn})");
@@ -497,6 +514,13 @@ pub fn member_rule(
         return Finding::fail(
             id,
             format!("{}'s target has no role: EventBridge cannot put events on another account's bus without one", rule.name),
+            fix,
+        );
+    }
+    if include_read_only && rule.state != "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" {
+        return Finding::warn(
+            id,
+            format!("{} is {}: read-only management events are not forwarded though IncludeReadOnlyEvents is on", rule.name, rule.state),
             fix,
         );
     }
@@ -558,6 +582,76 @@ pub fn member_role(
         id,
         format!("{role} trusts events.amazonaws.com and may put events on {ingest_bus_arn}"),
     )
+}
+
+pub const ENRICHER_ROLE: &str = "enricher-role";
+
+/// The enricher's role may put events on each category bus.
+pub fn enricher_role(role: &str, policies: Option<&[String]>, bus_arns: &[String]) -> Finding {
+    let Some(policies) = policies else {
+        return Finding::fail(
+            ENRICHER_ROLE,
+            format!("{role} does not exist"),
+            "redeploy template.yaml",
+        );
+    };
+    let parsed: Vec<Value> = policies.iter().filter_map(|p| parse(p)).collect();
+    let missing: Vec<&String> = bus_arns
+        .iter()
+        .filter(|bus| {
+            !parsed.iter().any(|p| {
+                statements(p).iter().any(|s| {
+                    s.effect() == "Allow"
+                        && s.grants("events:PutEvents")
+                        && s.strings("Resource")
+                            .iter()
+                            .any(|r| *r == bus.as_str() || *r == "*")
+                })
+            })
+        })
+        .collect();
+    if missing.is_empty() {
+        Finding::pass(
+            ENRICHER_ROLE,
+            format!(
+                "{role} may put events on each of the {} category buses",
+                bus_arns.len()
+            ),
+        )
+    } else {
+        Finding::fail(
+            ENRICHER_ROLE,
+            format!("{role} may not events:PutEvents on {missing:?}: those events fail with AccessDenied"),
+            "redeploy template.yaml (EnricherRole's publish-to-category-buses policy)",
+        )
+    }
+}
+
+/// A forward rule's failed invocations over the last hours (`None`: the
+/// metric could not be read).
+pub fn forward_failures(
+    account: &str,
+    region: &str,
+    rule: &str,
+    failed: Option<f64>,
+    hours: u32,
+) -> Finding {
+    let id = format!("member-failed-invocations-{account}-{region}");
+    match failed {
+        None => Finding::could_not_check(
+            id,
+            format!("CloudWatch metrics of {rule} in {account} {region} could not be read"),
+        ),
+        Some(n) if n > 0.0 => Finding::fail(
+            id,
+            format!("{rule} in {account} {region} failed {n} invocation(s) in the last {hours} hours: those events wait in its DLQ"),
+            format!("read <prefix>-forward-dlq in {account} {region}: its messages' ERROR_CODE says which layer refused (often AccessDenied: the forwarder role or the ingest bus policy)"),
+        ),
+        Some(_) => Finding::pass(
+            id,
+            format!("{rule} in {account} {region}: no failed invocations in the last {hours} hours"),
+        ),
+    }
 }
 
 pub const DIRECTORY: &str = "account-directory";
@@ -730,10 +824,24 @@ mod tests {
                 "us-east-1",
                 Some(&forward),
                 INGEST,
-                "trailrelay.control"
+                "trailrelay.control",
+                false
             )
             .status,
             Status::Pass
+        );
+        assert_eq!(
+            member_rule(
+                "3",
+                "us-east-1",
+                Some(&forward),
+                INGEST,
+                "trailrelay.control",
+                true
+            )
+            .status,
+            Status::Warn,
+            "read-only events asked for, the rule is only ENABLED"
         );
         forward.targets[0].arn = "arn:aws:events:us-east-1:222222222222:event-bus/elsewhere".into();
         let f = member_rule(
@@ -742,6 +850,7 @@ mod tests {
             Some(&forward),
             INGEST,
             "trailrelay.control",
+            false,
         );
         assert_eq!(f.status, Status::Fail);
         assert!(f.evidence.contains("not the ingest bus"));
@@ -760,6 +869,61 @@ mod tests {
         let f = member_role("3", "r", Some(&lambda), &[put], INGEST);
         assert!(
             f.status == Status::Fail && f.evidence.contains("does not trust events.amazonaws.com")
+        );
+    }
+
+    #[test]
+    fn the_enricher_role_must_reach_every_category_bus() {
+        let buses = vec![
+            "arn:aws:events:us-east-1:2:event-bus/trailrelay-identity".to_owned(),
+            "arn:aws:events:us-east-1:2:event-bus/trailrelay-audit".to_owned(),
+        ];
+        let one = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"events:PutEvents","Resource":["{}"]}}]}}"#,
+            buses[0]
+        );
+        let f = enricher_role("r", Some(std::slice::from_ref(&one)), &buses);
+        assert!(
+            f.status == Status::Fail && f.evidence.contains("trailrelay-audit"),
+            "{f:?}"
+        );
+        let both = one.replace(r#""]}]}"#, &format!(r#"","{}"]}}]}}"#, buses[1]));
+        assert_eq!(
+            enricher_role("r", Some(&[both]), &buses).status,
+            Status::Pass
+        );
+        assert_eq!(enricher_role("r", None, &buses).status, Status::Fail);
+    }
+
+    #[test]
+    fn failed_forward_invocations_fail_and_a_missing_metric_is_said() {
+        assert_eq!(
+            forward_failures("3", "r", "f", Some(2.0), 3).status,
+            Status::Fail
+        );
+        assert_eq!(
+            forward_failures("3", "r", "f", Some(0.0), 3).status,
+            Status::Pass
+        );
+        assert_eq!(
+            forward_failures("3", "r", "f", None, 3).status,
+            Status::CouldNotCheck
+        );
+    }
+
+    #[test]
+    fn consumers_without_the_creator_condition_fail() {
+        let role = "arn:aws:iam::222222222222:role/trailrelay-enricher".to_owned();
+        let policy = serde_json::json!({"Statement": [
+            {"Sid": "RelayPublishes", "Effect": "Allow", "Principal": {"AWS": role}, "Action": "events:PutEvents"},
+            {"Sid": "NobodyElsePublishes", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
+             "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role]}}},
+            {"Sid": "ConsumersManageTheirOwnRules", "Effect": "Allow", "Principal": {"AWS": "444455556666"},
+             "Action": ["events:PutRule", "events:DeleteRule"]}]});
+        let f = category_bus_policy("identity", "b", Some(&policy.to_string()), &[role]);
+        assert!(
+            f.status == Status::Fail && f.evidence.contains("creatorAccount"),
+            "{f:?}"
         );
     }
 }

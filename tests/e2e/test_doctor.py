@@ -28,6 +28,8 @@ class Deployment:
         self.relay = Relay(moto, [], organization_id=org_id)
         self.member_account = self.organization.ids["333333333333"]
         self.member = Member(moto, self.member_account, self.relay.ingest_bus_arn)
+        # The security account (here also the management account) forwards its own events too.
+        Member(moto, SECURITY_ACCOUNT, self.relay.ingest_bus_arn)
         self.member_template = Template("member-account.yaml", self.member_account,
                                         {"IngestBusArn": self.relay.ingest_bus_arn, "PrimaryRegion": REGION})
         self.member_iam = moto.client("iam", self.member_account)
@@ -44,8 +46,12 @@ class Deployment:
     def _enricher(self):
         t = self.relay.template
         iam = self.moto.client("iam")
-        role = iam.create_role(RoleName=t.name_of("EnricherRole"), AssumeRolePolicyDocument=json.dumps(
-            t.props("EnricherRole")["AssumeRolePolicyDocument"]))["Role"]["Arn"]
+        enricher_role = t.props("EnricherRole")
+        role = iam.create_role(RoleName=enricher_role["RoleName"], AssumeRolePolicyDocument=json.dumps(
+            enricher_role["AssumeRolePolicyDocument"]))["Role"]["Arn"]
+        for policy in enricher_role["Policies"]:
+            iam.put_role_policy(RoleName=enricher_role["RoleName"], PolicyName=policy["PolicyName"],
+                                PolicyDocument=json.dumps(policy["PolicyDocument"]))
         env = {k: str(v) for k, v in t.props("Enricher")["Environment"]["Variables"].items() if v != ""}
         package = io.BytesIO()
         with zipfile.ZipFile(package, "w") as z:
@@ -89,9 +95,15 @@ def test_a_healthy_deployment_passes(deployment):
     # moto has no TestEventPattern: the check says so instead of guessing.
     assert findings["ingest-pattern-matches"]["status"] == "could_not_check"
     passed = {i for i, f in findings.items() if f["status"] == "pass"}
-    assert {"ingest-bus-policy", "ingest-rule", "ingest-dlq", "enricher-environment", "account-directory",
-            f"member-rule-{deployment.member_account}-{REGION}",
-            f"member-role-{deployment.member_account}"} <= passed
+    assert {"ingest-bus-policy", "ingest-rule", "ingest-dlq", "enricher-environment", "enricher-role",
+            "account-directory", "coverage-management-account",
+            f"member-rule-{deployment.member_account}-{REGION}", f"member-rule-{SECURITY_ACCOUNT}-{REGION}",
+            f"member-role-{deployment.member_account}"} <= passed, sorted(passed)
+    # The forward rule's FailedInvocations: moto answers GetMetricStatistics
+    # only for metrics put into it, so "could not check" is an honest answer too.
+    for account in (deployment.member_account, SECURITY_ACCOUNT):
+        metric = findings[f"member-failed-invocations-{account}-{REGION}"]
+        assert metric["status"] in ("pass", "could_not_check"), metric
     assert {f"category-bus-policy-{c}" for c in
             ["identity", "network", "data", "compute", "audit", "governance", "other"]} <= passed
 
