@@ -746,3 +746,17 @@ def test_every_log_group_is_encrypted_kept_and_the_key_admits_exactly_them():
     for s in statements(key):
         if s["Sid"] != "AccountAdministersTheKeyThroughIam":
             assert "Service" in s["Principal"] and s.get("Condition"), s["Sid"]
+
+
+@pytest.mark.parametrize("role,services", [
+    ("EnricherRole", {"sqs", "lambda", "s3", "dynamodb"}),
+    ("AccountSyncRole", {"s3", "lambda"}),
+    ("PathCheckRole", {"dynamodb", "s3", "lambda"}),
+])
+def test_each_function_uses_the_key_only_through_the_services_that_need_it(role, services):
+    [statement] = [s for r, s in iam_statements(SECURITY) if r == role
+                   and any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == KEY_ARN
+    via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+    assert {v["Fn::Sub"].split(".")[0] for v in via} == services
