@@ -34,12 +34,8 @@ pub struct DoctorArgs {
     /// A directory older than this is stale (seconds).
     #[arg(long, default_value_t = 86400)]
     directory_max_age: u64,
-    /// AWS profile (default: the standard credential chain).
-    #[arg(long)]
-    profile: Option<String>,
-    /// AWS region (default: the standard chain's).
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    aws: crate::aws::AwsArgs,
     /// One JSON document instead of a table.
     #[arg(long)]
     json: bool,
@@ -47,22 +43,10 @@ pub struct DoctorArgs {
 
 pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<bool, CliError> {
     let settings = Settings::from_env()?;
-    let prefix = args
-        .prefix
-        .clone()
-        .or_else(|| {
-            std::env::var("TRAILRELAY_NAME_PREFIX")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
-        .unwrap_or_else(|| "trailrelay".to_owned());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Output)?;
+    let prefix = crate::aws::name_prefix(args.prefix.as_deref());
+    let runtime = crate::aws::runtime()?;
     let findings = runtime.block_on(async {
-        let config =
-            crate::paths::load_config(args.profile.as_deref(), args.region.as_deref()).await;
+        let config = args.aws.config().await;
         let mut regions = args.member_regions.clone();
         if regions.is_empty() {
             regions = settings.paths.enrolled_regions.clone();

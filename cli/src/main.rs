@@ -4,6 +4,7 @@
 //! says for people what it decided, `schema` prints the JSON Schema of the
 //! enrichment. All of it runs the same library code as the Lambda.
 
+mod aws;
 mod doctor;
 mod paths;
 mod send_test;

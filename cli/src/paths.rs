@@ -27,12 +27,8 @@ pub struct PathsArgs {
     /// TRAILRELAY_DIRECTORY_BUCKET is set, else TRAILRELAY_ACCOUNTS_FILE, else the sample.
     #[arg(long, value_name = "FILE")]
     accounts: Option<std::path::PathBuf>,
-    /// AWS profile (default: the standard credential chain).
-    #[arg(long)]
-    profile: Option<String>,
-    /// AWS region (default: the standard chain's).
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    aws: crate::aws::AwsArgs,
     /// One JSON document instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,12 +69,9 @@ pub fn paths(args: PathsArgs, out: &mut dyn Write) -> Result<(), CliError> {
             "no enrolled regions: give --regions or set {ENV_ENROLLED_REGIONS}"
         )));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Output)?;
+    let runtime = crate::aws::runtime()?;
     let (statuses, now) = runtime.block_on(async {
-        let config = load_config(args.profile.as_deref(), args.region.as_deref()).await;
+        let config = args.aws.config().await;
         let directory = read_directory(&settings, &config)
             .await
             .map_err(CliError::Aws)?;
@@ -102,19 +95,6 @@ pub fn paths(args: PathsArgs, out: &mut dyn Write) -> Result<(), CliError> {
         return Ok(());
     }
     write_table(&rows, out).map_err(CliError::Output)
-}
-
-/// The standard AWS configuration (credential chain, `AWS_ENDPOINT_URL`),
-/// with a profile and a region when given.
-pub async fn load_config(profile: Option<&str>, region: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(profile) = profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_owned()));
-    }
-    loader.load().await
 }
 
 fn row(status: &PathStatus, now: OffsetDateTime) -> Row<'_> {

@@ -24,12 +24,8 @@ pub struct SendTestArgs {
     /// How long to wait for the event (seconds).
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// AWS profile (default: the standard credential chain).
-    #[arg(long)]
-    profile: Option<String>,
-    /// AWS region (default: the standard chain's).
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    aws: crate::aws::AwsArgs,
 }
 
 /// What was made to listen, to be removed whatever happens.
@@ -41,21 +37,10 @@ struct Listener {
 
 pub fn send_test_event(args: SendTestArgs, out: &mut dyn Write) -> Result<bool, CliError> {
     let settings = Settings::from_env()?;
-    let prefix = args
-        .prefix
-        .clone()
-        .or_else(|| {
-            std::env::var("TRAILRELAY_NAME_PREFIX")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
-        .unwrap_or_else(|| "trailrelay".to_owned());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Output)?;
+    let prefix = crate::aws::name_prefix(args.prefix.as_deref());
+    let runtime = crate::aws::runtime()?;
     runtime.block_on(async {
-        let config = crate::paths::load_config(args.profile.as_deref(), args.region.as_deref()).await;
+        let config = args.aws.config().await;
         let id = format!(
             "trailrelay-test-{}",
             std::time::SystemTime::now()
