@@ -19,7 +19,7 @@ impl AwsArgs {
     /// The standard AWS configuration (credential chain, `AWS_ENDPOINT_URL`),
     /// with the profile and the region when given.
     pub async fn config(&self) -> aws_config::SdkConfig {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = trailrelay_aws::config_loader();
         if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);
         }

@@ -208,8 +208,7 @@ async fn send_and_wait(
                 .configure(config)
                 .build()
                 .await;
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .credentials_provider(provider);
+            let mut loader = trailrelay_aws::config_loader().credentials_provider(provider);
             if let Some(region) = config.region() {
                 loader = loader.region(region.clone());
             }

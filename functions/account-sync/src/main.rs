@@ -45,7 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let (bucket, sync_settings) =
         settings().map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
-    let config = aws_config::load_from_env().await;
+    let config = trailrelay_aws::config_loader().load().await;
     // Organizations is read from the management account (or a delegated
     // administrator) through a role there, when one is given.
     let mut org_config = aws_sdk_organizations::config::Builder::from(&config);

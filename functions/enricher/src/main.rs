@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let relay = Relay::load(Settings::from_env().map_err(EnricherError::from)?)
         .map_err(EnricherError::from)?;
     // AWS_ENDPOINT_URL, when set, points the SDK at a local emulator.
-    let config = aws_config::load_from_env().await;
+    let config = trailrelay_aws::config_loader().load().await;
     let publisher = EventBridgePublisher::new(EventBridgePublisher::client(&config));
     let live = relay.settings().live_directory.clone().map(|location| {
         let s3 = trailrelay_aws::s3::client(&config);

@@ -138,7 +138,7 @@ async fn start(faults: Faults) -> (Arc<Endpoint>, String) {
 }
 
 async fn enricher(url: &str) -> Enricher<EventBridgePublisher> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = trailrelay_aws::config_loader()
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(

@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "{ENV_PATHS_TABLE} is not set: there is no path store to check"
         ))
     })?;
-    let config = aws_config::load_from_env().await;
+    let config = trailrelay_aws::config_loader().load().await;
     let check = PathCheck {
         store: DynamoPathStore::new(DynamoPathStore::client(&config), table),
         publisher: EventBridgePublisher::new(EventBridgePublisher::client(&config)),
