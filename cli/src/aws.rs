@@ -49,3 +49,19 @@ pub fn name_prefix(given: Option<&str>) -> String {
         })
         .unwrap_or_else(|| DEFAULT_NAME_PREFIX.to_owned())
 }
+
+/// One attribute of a queue, if it can be read.
+pub async fn queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> Option<String> {
+    let answer = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .ok()?;
+    answer.attributes()?.get(&name).cloned()
+}

@@ -61,12 +61,20 @@ pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<boo
             include_read_only: args.include_read_only,
             directory_max_age: Duration::from_secs(args.directory_max_age),
         };
-        let (mut findings, ingest_arn) = reader.security_account(&config).await;
-        findings.push(
-            reader
-                .management_coverage(&config, &args.member_roles, ingest_arn.as_deref())
-                .await,
-        );
+        let organization = aws_sdk_organizations::Client::new(&config)
+            .describe_organization()
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.organization().cloned());
+        let (mut findings, ingest_arn) = reader
+            .security_account(&config, organization.as_ref())
+            .await;
+        findings.push(management_coverage(
+            organization.as_ref(),
+            &args.member_roles,
+            ingest_arn.as_deref(),
+        ));
         for role in &args.member_roles {
             findings.extend(
                 reader
@@ -228,20 +236,13 @@ async fn read_dlq(sqs: &aws_sdk_sqs::Client, queue: &str) -> (Option<u64>, Vec<S
     let Some(url) = url.queue_url().map(str::to_owned) else {
         return (None, Vec::new());
     };
-    let waiting = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .ok()
-        .and_then(|a| {
-            a.attributes()
-                .and_then(|m| {
-                    m.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                })
-                .and_then(|n| n.parse::<u64>().ok())
-        });
+    let waiting = crate::aws::queue_attribute(
+        sqs,
+        &url,
+        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+    )
+    .await
+    .and_then(|n| n.parse::<u64>().ok());
     let mut codes = Vec::new();
     if waiting.unwrap_or(0) > 0 {
         // A peek: visibility 0 leaves the messages where they were.
@@ -272,17 +273,16 @@ async fn read_dlq(sqs: &aws_sdk_sqs::Client, queue: &str) -> (Option<u64>, Vec<S
 
 impl Reader<'_> {
     /// The security account's findings, and the ingest bus's ARN if it exists.
-    async fn security_account(&self, config: &SdkConfig) -> (Vec<Finding>, Option<String>) {
+    async fn security_account(
+        &self,
+        config: &SdkConfig,
+        organization: Option<&aws_sdk_organizations::types::Organization>,
+    ) -> (Vec<Finding>, Option<String>) {
         let events = aws_sdk_eventbridge::Client::new(config);
         let sqs = aws_sdk_sqs::Client::new(config);
         let mut findings = Vec::new();
 
-        let organization = aws_sdk_organizations::Client::new(config)
-            .describe_organization()
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.organization().and_then(|o| o.id()).map(str::to_owned));
+        let organization_id = organization.and_then(|o| o.id());
         let ingest_name = self.name("ingest");
         let ingest = events
             .describe_event_bus()
@@ -298,7 +298,7 @@ impl Reader<'_> {
         findings.push(doctor::ingest_bus_policy(
             &ingest_name,
             ingest.as_ref().and_then(|b| b.policy()),
-            organization.as_deref(),
+            organization_id,
         ));
 
         let rule_name = self.name("ingest-to-enricher");
@@ -426,50 +426,6 @@ impl Reader<'_> {
         (findings, ingest_arn)
     }
 
-    /// The management account's events are forwarded too: it must be one
-    /// of the accounts checked (the security account, or a member role's).
-    async fn management_coverage(
-        &self,
-        config: &SdkConfig,
-        member_roles: &[String],
-        ingest_arn: Option<&str>,
-    ) -> Finding {
-        let id = "coverage-management-account";
-        let management = aws_sdk_organizations::Client::new(config)
-            .describe_organization()
-            .send()
-            .await
-            .ok()
-            .and_then(|o| {
-                o.organization()
-                    .and_then(|o| o.master_account_id())
-                    .map(str::to_owned)
-            });
-        let Some(management) = management else {
-            return Finding::could_not_check(
-                id,
-                "organizations:DescribeOrganization could not be called",
-            );
-        };
-        let security = ingest_arn.and_then(arn_region_account).map(|(_, a)| a);
-        let checked = security.as_deref() == Some(management.as_str())
-            || member_roles
-                .iter()
-                .any(|r| arn_region_account(r).is_some_and(|(_, a)| a == management));
-        if checked {
-            Finding::pass(
-                id,
-                format!("the management account {management} is among the accounts checked"),
-            )
-        } else {
-            Finding::warn(
-                id,
-                format!("the management account {management} was not checked: a StackSet does not deploy to it, so its member stack is deployed by hand"),
-                "deploy member-account.yaml in the management account, give it a doctor role, and pass its --member-role-arn",
-            )
-        }
-    }
-
     async fn directory(
         &self,
         config: &SdkConfig,
@@ -583,6 +539,39 @@ impl Reader<'_> {
             ));
         }
         findings
+    }
+}
+
+/// The management account's events are forwarded too: it must be one
+/// of the accounts checked (the security account, or a member role's).
+fn management_coverage(
+    organization: Option<&aws_sdk_organizations::types::Organization>,
+    member_roles: &[String],
+    ingest_arn: Option<&str>,
+) -> Finding {
+    let id = "coverage-management-account";
+    let Some(management) = organization.and_then(|o| o.master_account_id()) else {
+        return Finding::could_not_check(
+            id,
+            "organizations:DescribeOrganization could not be called",
+        );
+    };
+    let security = ingest_arn.and_then(arn_region_account).map(|(_, a)| a);
+    let checked = security.as_deref() == Some(management)
+        || member_roles
+            .iter()
+            .any(|r| arn_region_account(r).is_some_and(|(_, a)| a == management));
+    if checked {
+        Finding::pass(
+            id,
+            format!("the management account {management} is among the accounts checked"),
+        )
+    } else {
+        Finding::warn(
+            id,
+            format!("the management account {management} was not checked: a StackSet does not deploy to it, so its member stack is deployed by hand"),
+            "deploy member-account.yaml in the management account, give it a doctor role, and pass its --member-role-arn",
+        )
     }
 }
 

@@ -87,19 +87,13 @@ async fn listen(
         .queue_url()
         .unwrap_or_default()
         .to_owned();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .ok()
-        .and_then(|a| {
-            a.attributes()
-                .and_then(|m| m.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-                .cloned()
-        })
-        .unwrap_or_default();
+    let queue_arn = crate::aws::queue_attribute(
+        &sqs,
+        &queue_url,
+        aws_sdk_sqs::types::QueueAttributeName::QueueArn,
+    )
+    .await
+    .unwrap_or_default();
     let listener = Listener {
         bus: bus.clone(),
         rule: id.to_owned(),
