@@ -1,7 +1,9 @@
 //! `trailrelay send-test-event`: proves the path end to end. It listens on
 //! the category bus the event should reach (a temporary rule and queue),
-//! puts a synthetic CloudTrail-shaped event on the control source (on the
-//! ingest bus, or on a member account's default bus), waits until it
+//! puts a synthetic CloudTrail-shaped event on the control source on a
+//! default bus (this account's, or a member account's), so that it travels
+//! the forward rule and role as real events do (the ingest bus admits
+//! nothing else), waits until it
 //! arrives, says how long it took, and removes what it created, also when
 //! interrupted.
 
@@ -18,7 +20,7 @@ pub struct SendTestArgs {
     #[arg(long)]
     prefix: Option<String>,
     /// Send from this member account's default bus (assuming this role, the
-    /// member stack's doctor role) instead of straight onto the ingest bus.
+    /// member stack's doctor role) instead of this account's default bus.
     #[arg(long = "member-role-arn", value_name = "ARN")]
     member_role: Option<String>,
     /// How long to wait for the event (seconds).
@@ -213,10 +215,12 @@ async fn send_and_wait(
                 format!("{account} default bus -> {prefix}-forward -> {prefix}-ingest"),
             )
         }
+        // The security account forwards like any member (the StackSet covers
+        // it), and the ingest bus admits only forward rules.
         None => (
             config.clone(),
-            format!("{prefix}-ingest"),
-            format!("{prefix}-ingest"),
+            "default".to_owned(),
+            format!("this account's default bus -> {prefix}-forward -> {prefix}-ingest"),
         ),
     };
     let record = serde_json::json!({

@@ -180,15 +180,13 @@ struct HeartbeatDetail {
 
 /// The path a heartbeat proves.
 ///
-/// The envelope's `account` is set by EventBridge, not by the sender: a
-/// heartbeat whose detail names another account is refused, so no account
-/// can keep another's path looking alive. (The detail's account stands in
-/// only where the envelope has none, as local emulators deliver it.)
-///
-/// The region comes from the detail, which the member stack's schedule
-/// writes, and the envelope's only where the detail has none: the envelope
-/// says where the event was last put, and anyone in the organization may
-/// put on the ingest bus directly, so it proves no more than the detail.
+/// Both halves come from the envelope, which the forwarding path wrote: the
+/// ingest bus admits only the organization's forwarder roles used by forward
+/// rules (`aws:PrincipalArn`, `aws:SourceArn`), the role proves the account
+/// and the rule, which keeps the region the event was put in, proves the
+/// region. A heartbeat whose detail names another account or region is
+/// refused, so no path can keep another looking alive. (The detail's values
+/// stand in only where the envelope has none, as local emulators deliver it.)
 pub fn heartbeat_path(
     envelope_account: Option<&str>,
     envelope_region: Option<&str>,
@@ -197,16 +195,20 @@ pub fn heartbeat_path(
     let detail: HeartbeatDetail = detail
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_default();
-    let account = match (envelope_account, detail.account.as_deref()) {
-        (Some(envelope), Some(claimed)) if envelope != claimed => return None,
-        (Some(envelope), _) => envelope.to_owned(),
-        (None, claimed) => claimed?.to_owned(),
-    };
-    let region = detail
-        .region
-        .or(envelope_region.map(str::to_owned))
+    let account = envelope_unless_contradicted(envelope_account, detail.account.as_deref())?;
+    let region = envelope_unless_contradicted(envelope_region, detail.region.as_deref())
         .filter(|r| is_region_name(r))?;
     crate::directory::is_account_id(&account).then(|| PathKey::new(account, region))
+}
+
+/// The envelope's value; none when the detail claims another; the detail's
+/// only where the envelope has none.
+fn envelope_unless_contradicted(envelope: Option<&str>, claimed: Option<&str>) -> Option<String> {
+    match (envelope, claimed) {
+        (Some(envelope), Some(claimed)) if envelope != claimed => None,
+        (Some(envelope), _) => Some(envelope.to_owned()),
+        (None, claimed) => claimed.map(str::to_owned),
+    }
 }
 
 /// `eu-west-1`, `us-gov-east-1`, `cn-north-1`: letters, digits and dashes.
@@ -620,15 +622,21 @@ mod tests {
     }
 
     #[test]
-    fn heartbeats_name_their_account_by_the_envelope_and_region_by_the_detail() {
+    fn heartbeats_name_their_path_by_the_envelope_and_may_not_contradict_it() {
         let detail = Some(r#"{"account":"222222222222","region":"eu-west-1"}"#);
         assert_eq!(
-            heartbeat_path(Some("222222222222"), Some("us-east-1"), detail),
+            heartbeat_path(Some("222222222222"), Some("eu-west-1"), detail),
             Some(PathKey::new("222222222222", "eu-west-1"))
         );
         // No account speaks for another.
         assert_eq!(
-            heartbeat_path(Some("111111111111"), Some("us-east-1"), detail),
+            heartbeat_path(Some("111111111111"), Some("eu-west-1"), detail),
+            None
+        );
+        // No region speaks for another: a heartbeat that came through the
+        // us-east-1 forward rule cannot keep the eu-west-1 path alive.
+        assert_eq!(
+            heartbeat_path(Some("222222222222"), Some("us-east-1"), detail),
             None
         );
         assert_eq!(

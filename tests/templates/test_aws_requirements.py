@@ -1,0 +1,190 @@
+"""The rules of docs/aws-requirements.md, checked on the templates as
+CloudFormation resolves them.
+
+moto stores key, bus and queue policies but enforces none of them, and
+cfn-lint and checkov know nothing of what EventBridge needs from a
+customer-managed key or of which cross-account shapes it supports. Each
+test here asserts one row of docs/aws-requirements.md (the row names the
+test); the last test keeps the table and the tests bound to each other.
+"""
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from localaws import Template  # noqa: E402  (the e2e harness's resolver, one for both)
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+CONSUMERS = ["444455556666", "777788889999"]
+CATEGORIES = ["identity", "network", "data", "compute", "audit", "governance", "other"]
+BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/trailrelay-"
+
+
+def security(**parameters):
+    return Template("template.yaml", ACCOUNT, {"OrganizationId": "o-exampleorgid", **parameters})
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def key_statements(t):
+    return {s["Sid"]: s for s in t.props("RelayKey")["KeyPolicy"]["Statement"]}
+
+
+def bus_statements(t, category):
+    [bus] = [n for n, r in t.resources("AWS::Events::EventBus").items()
+             if t.props(n)["Name"] == f"trailrelay-{category}"]
+    return {s["Sid"]: s for s in t.props(bus)["Policy"]["Statement"]}
+
+
+# --- the relay key ----------------------------------------------------------------
+
+def test_consumers_may_decrypt_only_through_eventbridge_and_only_for_the_category_buses():
+    s = key_statements(security(ConsumerAccountIds=CONSUMERS))["ConsumersManageRulesOnTheCategoryBuses"]
+    assert s["Effect"] == "Allow" and s["Principal"] == {"AWS": CONSUMERS}
+    assert s["Action"] == "kms:Decrypt"
+    condition = s["Condition"]["StringEquals"]
+    assert condition["kms:ViaService"] == f"events.{REGION}.amazonaws.com"
+    assert sorted(condition["kms:EncryptionContext:aws:events:event-bus:arn"]) == sorted(BUS + c for c in CATEGORIES)
+    assert BUS + "ingest" not in condition["kms:EncryptionContext:aws:events:event-bus:arn"]
+    # No consumers, no grant.
+    assert "ConsumersManageRulesOnTheCategoryBuses" not in key_statements(security())
+
+
+def test_eventbridge_may_describe_the_key_to_check_it_is_symmetric():
+    s = key_statements(security())["EventBridgeChecksTheKeyIsSymmetric"]
+    assert s["Principal"] == {"Service": "events.amazonaws.com"}
+    assert s["Action"] == "kms:DescribeKey"
+
+
+def test_the_archive_may_reencrypt_under_the_ingest_bus_context():
+    s = key_statements(security())["EventBridgeEncryptsTheArchive"]
+    assert s["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(s["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"]
+    assert s["Condition"] == {"StringEquals": {"kms:EncryptionContext:aws:events:event-bus:arn": BUS + "ingest"}}
+    t = security()
+    assert t.props("IngestArchive")["SourceArn"] == BUS + "ingest"
+
+
+def test_bus_error_logs_can_be_encrypted_by_eventbridge_and_decrypted_by_log_delivery():
+    statements = key_statements(security())
+    logs_context = {"StringLike": {"kms:EncryptionContext:SourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:*"}}
+    encrypt = statements["EventBridgeEncryptsBusErrorLogs"]
+    assert encrypt["Principal"] == {"Service": "events.amazonaws.com"}
+    assert as_list(encrypt["Action"]) == ["kms:GenerateDataKey"]
+    assert encrypt["Condition"] == logs_context
+    deliver = statements["LogDeliveryDecryptsBusErrorLogs"]
+    assert deliver["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert sorted(deliver["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert deliver["Condition"] == logs_context
+    # Every bus logs, under the key these statements are on.
+    t = security()
+    for name in t.resources("AWS::Events::EventBus"):
+        assert t.props(name)["LogConfig"]["Level"] == "ERROR", name
+        assert t.props(name)["KmsKeyIdentifier"] == t.arn_of("RelayKey"), name
+
+
+# --- queues that must outlive a key failure -------------------------------------------
+
+# The queues EventBridge puts what it could not deliver or process into: the
+# buses' own DLQ (non-retriable key errors), and every rule target's DLQ.
+def dead_letter_queues(t):
+    queues = set()
+    for name in t.resources("AWS::Events::EventBus"):
+        queues.add(t.props(name)["DeadLetterConfig"]["Arn"])
+    for name in t.resources("AWS::Events::Rule"):
+        for target in t.props(name)["Targets"]:
+            queues.add(target["DeadLetterConfig"]["Arn"])
+    return queues
+
+
+@pytest.mark.parametrize("parameters", [{}, {"Mode": "direct"}, {"AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms"}])
+def test_dead_letter_queues_do_not_depend_on_the_key_whose_failure_they_catch(parameters):
+    t = security(**parameters)
+    by_arn = {t.arn_of(n): n for n in t.resources("AWS::SQS::Queue")}
+    dlqs = dead_letter_queues(t)
+    assert dlqs, "every bus and rule target has a dead-letter queue"
+    for arn in dlqs:
+        p = t.props(by_arn[arn])
+        assert p.get("SqsManagedSseEnabled") is True, by_arn[arn]
+        assert "KmsMasterKeyId" not in p, by_arn[arn]
+
+
+def test_the_key_lets_eventbridge_write_only_to_the_queue_still_under_it():
+    t = security()
+    [s] = [s for s in key_statements(t).values() if "aws:SourceArn" in str(s.get("Condition"))]
+    assert s["Sid"] == "EventBridgeWritesToTheBufferQueue"
+    rule = t.arn_of("IngestRule")
+    assert s["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
+    assert t.props("BufferQueue")["KmsMasterKeyId"] == t.arn_of("RelayKey")
+    [target] = t.props("IngestRule")["Targets"]
+    assert target["Arn"] == t.arn_of("BufferQueue")
+
+
+# --- who may put on the ingest bus ------------------------------------------------------
+
+@pytest.mark.parametrize("parameters", [{}, {"OrganizationPaths": ["o-exampleorgid/r-ab12/ou-ab12-11111111/*"]}])
+def test_only_forward_rules_through_forwarder_roles_may_put_on_the_ingest_bus(parameters):
+    t = security(**parameters)
+    [s] = t.props("IngestBus")["Policy"]["Statement"]
+    assert s["Effect"] == "Allow" and s["Action"] == "events:PutEvents"
+    c = s["Condition"]
+    assert c["StringEquals"] == {"aws:PrincipalOrgID": "o-exampleorgid"}
+    assert c["ArnLike"] == {"aws:PrincipalArn": "arn:aws:iam::*:role/trailrelay-forwarder",
+                            "aws:SourceArn": "arn:aws:events:*:*:rule/trailrelay-forward"}
+    member = Template("member-account.yaml", "222233334444", {"IngestBusArn": BUS + "ingest"})
+    # What the member stack names is what the policy admits.
+    assert member.arn_of("ForwardRule") == "arn:aws:events:us-east-1:222233334444:rule/trailrelay-forward"
+    [target] = member.props("ForwardRule")["Targets"]
+    assert target["RoleArn"] == "arn:aws:iam::222233334444:role/trailrelay-forwarder"
+
+
+# --- consumers ------------------------------------------------------------------------
+
+def test_consumer_rules_on_a_category_bus_may_target_only_a_bus_of_their_own_account():
+    t = security(ConsumerAccountIds=CONSUMERS)
+    for category in CATEGORIES:
+        statements = bus_statements(t, category)
+        manage = statements["ConsumersManageTheirOwnRules"]
+        assert "events:PutTargets" not in manage["Action"], category
+        assert {"events:PutRule", "events:DescribeRule", "events:EnableRule", "events:DisableRule",
+                "events:ListTargetsByRule"} <= set(manage["Action"])
+        targets = statements["ConsumersTargetOnlyTheirOwnBuses"]
+        assert targets["Action"] == "events:PutTargets"
+        assert targets["Principal"] == {"AWS": CONSUMERS}
+        assert targets["Resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/trailrelay-{category}/*"
+        assert targets["Condition"]["ForAllValues:ArnLike"] == {
+            "events:TargetArn": "arn:aws:events:*:${aws:PrincipalAccount}:event-bus/*"}
+        assert targets["Condition"]["StringEqualsIfExists"] == {"events:creatorAccount": "${aws:PrincipalAccount}"}
+
+
+# --- the table and the tests agree -------------------------------------------------------
+
+def requirement_rows():
+    with open(os.path.join(ROOT, "docs", "aws-requirements.md")) as f:
+        text = f.read()
+    rows = [line for line in text.splitlines() if re.match(r"^\| R\d+ ", line)]
+    assert rows, "docs/aws-requirements.md has no rows"
+    return rows
+
+
+def test_every_requirement_names_its_aws_page_and_a_test_that_exists():
+    tests = ""
+    for folder in ("tests/templates", "tests/e2e"):
+        for name in os.listdir(os.path.join(ROOT, folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(ROOT, folder, name)) as f:
+                    tests += f.read()
+    for row in requirement_rows():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        rid, rule, page, resources, test, finding = cells[:6]
+        assert "docs.aws.amazon.com" in page, f"{rid}: no AWS page"
+        named = re.findall(r"`(test_\w+)`", test)
+        assert named, f"{rid}: no test named"
+        for t in named:
+            assert f"def {t}(" in tests, f"{rid}: {t} does not exist"
