@@ -81,7 +81,7 @@ class Local:
         """Hands what the ingest rule put in the buffer queue to the enricher,
         as the event source mapping would; returns the failed message ids."""
         time.sleep(0.3)
-        bodies = [m["Body"] for m in self.relay.drain(self.relay.buffer_url)]
+        bodies = [restore_region(m["Body"]) for m in self.relay.drain(self.relay.buffer_url)]
         return invoke_batches(self, bodies) if bodies else []
 
     @property
@@ -137,6 +137,26 @@ def local_pipeline(log_dir=None, say=print):
     finally:
         if local is not None:
             local.stop()
+
+
+def restore_region(body):
+    """moto sets a forwarded event's `region` to the target bus's region,
+    where AWS keeps the region it was put in. The enricher takes a
+    heartbeat's region from the envelope (and refuses a detail that names
+    another), so the harness gives each heartbeat back the region its
+    member stack's schedule put it in, which that schedule also writes into
+    the detail (member-account.yaml, HeartbeatSchedule's Input)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(event, dict) or event.get("detail-type") != "trailrelay Heartbeat":
+        return body
+    region = (event.get("detail") or {}).get("region")
+    if not isinstance(region, str):
+        return body
+    event["region"] = region
+    return json.dumps(event)
 
 
 def account_of(event):
