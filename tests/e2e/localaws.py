@@ -391,6 +391,59 @@ class Relay:
         return {c: [json.loads(m["Body"]) for m in self.drain(url)] for c, url in self.consumers.items()}
 
 
+class Consumer:
+    """A consumer account's subscription from consumer-account.yaml, in
+    moto: its bus (with the policy that admits only the category buses'
+    rules), the example rule and queue on that bus, and the subscription
+    rule on the security account's category bus, targeting the consumer's
+    bus. In AWS the consumer account creates that rule on the security
+    account's bus (it is its creator); moto keeps a bus's rules in the bus
+    owner's account only, so the harness creates it there, as the template
+    says it."""
+
+    def __init__(self, moto, account, security_account=SECURITY_ACCOUNT, category="identity", region=REGION):
+        self.account = account
+        self.events = moto.client("events", account, region)
+        self.sqs = moto.client("sqs", account, region)
+        t = Template("consumer-account.yaml", account, {"SecurityAccountId": security_account, "Category": category},
+                     region=region)
+        self.template = t
+        bus = t.props("ConsumerBus")
+        self.events.create_event_bus(Name=bus["Name"])
+        self.events.put_permission(EventBusName=bus["Name"], Policy=json.dumps(bus["Policy"]))
+        self.bus_policy = bus["Policy"]
+        self.queue_urls = {}
+        for rid in t.resources("AWS::SQS::Queue"):
+            self.queue_urls[rid] = self.sqs.create_queue(QueueName=t.props(rid)["QueueName"])["QueueUrl"]
+        example = t.props("ExampleRule")
+        self.events.put_rule(Name=example["Name"], EventBusName=example["EventBusName"],
+                             EventPattern=json.dumps(example["EventPattern"]), State=example["State"])
+        self.events.put_targets(Rule=example["Name"], EventBusName=example["EventBusName"],
+                                Targets=[{k: v for k, v in x.items() if k != "DeadLetterConfig"}
+                                         for x in example["Targets"]])
+        subscription = t.props("SubscriptionRule")
+        self.subscription = subscription
+        owner = moto.client("events", security_account, region)
+        bus_name = subscription["EventBusName"].rsplit("/", 1)[1]
+        owner.put_rule(Name=subscription["Name"], EventBusName=bus_name,
+                       EventPattern=json.dumps(subscription["EventPattern"]), State=subscription["State"])
+        owner.put_targets(Rule=subscription["Name"], EventBusName=bus_name,
+                          Targets=[{k: v for k, v in x.items() if k != "DeadLetterConfig"}
+                                   for x in subscription["Targets"]])
+
+    def received(self):
+        """What reached the example queue, deleted as read."""
+        url = self.queue_urls["ExampleQueue"]
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return out
+            out.extend(json.loads(m["Body"]) for m in got)
+            for m in got:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
 class Member:
     """A member account's forwarding path from member-account.yaml, in moto:
     the forward rule on its default bus in one region, targeting the ingest

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from localaws import ROOT as ROOT_DIR, expected, fixtures, sqs_batch
-from pipeline import fixture_id, local_pipeline, run_samples
+from localaws import ROOT as ROOT_DIR, Consumer, expected, fixtures, sqs_batch
+from pipeline import fixture_id, invoke_batches, local_pipeline, run_samples
 
 # moto leaves the envelope's `account` out of the events it delivers, so the
 # enricher cannot compare it with the record's recipientAccountId there.
@@ -304,3 +304,23 @@ def test_send_test_event_cleans_up_when_interrupted(local, samples):
     assert "interrupted" in out and "removed the temporary rule and queue" in out
     nothing_left_behind(local)
     local.relay.drain(local.relay.buffer_url)
+
+
+def test_a_consumer_account_receives_its_signal_on_a_bus_of_its_own(local, samples):
+    """consumer-account.yaml, as far as moto allows: the subscription rule on
+    the identity bus targets the consumer's bus (the one cross-account target
+    a rule made by another account may have), whose policy admits only the
+    category buses' rules; its example rule takes root activity to a queue."""
+    consumer = Consumer(local.moto, "444455556666")
+    [statement] = consumer.bus_policy["Statement"]
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"][0] == \
+        "arn:aws:events:us-east-1:123456789012:rule/trailrelay-identity/*"
+    assert consumer.subscription["Targets"][0]["Arn"].startswith("arn:aws:events:us-east-1:444455556666:event-bus/")
+    by_id = {parsed["id"]: line for line, parsed in local.fixtures() if isinstance(parsed, dict) and "id" in parsed}
+    chosen = ["fx-root-console-login-without-mfa", "fx-iam-create-user"]
+    assert invoke_batches(local, [by_id[i] for i in chosen]) == []
+    time.sleep(0.3)
+    received = consumer.received()
+    assert [fixture_id(e, local) for e in received] == ["fx-root-console-login-without-mfa"]
+    assert "root_activity" in received[0]["detail"]["enrichment"]["signals"]
+    local.relay.arrivals()
