@@ -3,6 +3,7 @@
 //! finding (a missing resource fails; an API the endpoint lacks "could not
 //! check"), never a crash.
 
+use crate::requirements;
 use crate::CliError;
 use aws_config::SdkConfig;
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use time::OffsetDateTime;
 use trailrelay_shared::directory::Directory;
 use trailrelay_shared::doctor::{self, any_failed, Finding, RuleFacts, Status, TargetFacts};
 use trailrelay_shared::settings::{
-    bus_variable, Settings, ENV_DIRECTORY_BUCKET, ENV_DIRECTORY_KEY,
+    bus_variable, Settings, ENV_DIRECTORY_BUCKET, ENV_DIRECTORY_KEY, ENV_RELAY_KEY_ARN,
 };
 use trailrelay_shared::Category;
 
@@ -229,6 +230,67 @@ async fn read_rule(
     })
 }
 
+/// The accounts a category bus policy lets manage rules (the consumers).
+fn consumer_accounts(policy: Option<&str>) -> Vec<String> {
+    let Some(policy) = policy.and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+    else {
+        return Vec::new();
+    };
+    let statements = match policy.get("Statement") {
+        Some(serde_json::Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let mut accounts = Vec::new();
+    for s in statements.iter().filter(|s| {
+        s.get("Sid")
+            .and_then(|v| v.as_str())
+            .is_some_and(|sid| sid.starts_with("Consumers"))
+    }) {
+        let principals = match s.get("Principal").and_then(|p| p.get("AWS")) {
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            Some(serde_json::Value::Array(many)) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        // An account id, or its root ARN.
+        accounts.extend(principals.into_iter().map(|p| match p.split(':').nth(4) {
+            Some(account) if p.starts_with("arn:") => account.to_owned(),
+            _ => p,
+        }));
+    }
+    accounts
+}
+
+async fn dlq_encryption(
+    sqs: &aws_sdk_sqs::Client,
+    id: &str,
+    queue: &str,
+    relay_key: Option<&str>,
+) -> Finding {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let Some(url) = sqs
+        .get_queue_url()
+        .queue_name(queue)
+        .send()
+        .await
+        .ok()
+        .and_then(|u| u.queue_url().map(str::to_owned))
+    else {
+        return Finding::fail(
+            requirements::dlq_encryption_id(id),
+            format!("{queue} does not exist"),
+            "redeploy template.yaml",
+        );
+    };
+    let key = crate::aws::queue_attribute(sqs, &url, QueueAttributeName::KmsMasterKeyId).await;
+    let sse_sqs = crate::aws::queue_attribute(sqs, &url, QueueAttributeName::SqsManagedSseEnabled)
+        .await
+        .is_some_and(|v| v == "true");
+    requirements::dlq_encryption(id, queue, key.as_deref(), sse_sqs, relay_key)
+}
+
 async fn read_dlq(sqs: &aws_sdk_sqs::Client, queue: &str) -> (Option<u64>, Vec<String>) {
     let Ok(url) = sqs.get_queue_url().queue_name(queue).send().await else {
         return (None, Vec::new());
@@ -299,6 +361,7 @@ impl Reader<'_> {
             &ingest_name,
             ingest.as_ref().and_then(|b| b.policy()),
             organization_id,
+            self.prefix,
         ));
 
         let rule_name = self.name("ingest-to-enricher");
@@ -356,6 +419,7 @@ impl Reader<'_> {
         let enricher_role = format!("arn:aws:iam::{account}:role/{}", self.name("enricher"));
         let check_role = format!("arn:aws:iam::{account}:role/{}", self.name("path-check"));
         let mut bus_arns = BTreeMap::new();
+        let mut consumers = std::collections::BTreeSet::new();
         for category in Category::ALL {
             let name = self.name(category.as_str());
             let bus = events.describe_event_bus().name(&name).send().await.ok();
@@ -375,6 +439,7 @@ impl Reader<'_> {
                         bus.policy(),
                         &roles,
                     ));
+                    consumers.extend(consumer_accounts(bus.policy()));
                 }
                 None => findings.push(Finding::fail(
                     format!("category-bus-policy-{category}"),
@@ -403,6 +468,33 @@ impl Reader<'_> {
             &environment,
             &bus_arns,
         ));
+        let relay_key = environment.get(ENV_RELAY_KEY_ARN).cloned();
+        let consumers: Vec<String> = consumers.into_iter().collect();
+        findings.push(match &relay_key {
+            Some(key) => {
+                let policy = aws_sdk_kms::Client::new(config)
+                    .get_key_policy()
+                    .key_id(key)
+                    .policy_name("default")
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|p| p.policy().map(str::to_owned));
+                requirements::key_grants(key, policy.as_deref(), &consumers)
+            }
+            None => Finding::could_not_check(
+                requirements::KEY_GRANTS,
+                format!("the enricher's environment names no relay key ({ENV_RELAY_KEY_ARN})"),
+            ),
+        });
+        for (id, queue) in [
+            ("ingest-dlq", self.name("ingest-dlq")),
+            ("bus-dlq", self.name("bus-dlq")),
+            ("account-sync-dlq", self.name("account-sync-dlq")),
+            ("path-check-dlq", self.name("path-check-dlq")),
+        ] {
+            findings.push(dlq_encryption(&sqs, id, &queue, relay_key.as_deref()).await);
+        }
         let iam = aws_sdk_iam::Client::new(config);
         let enricher_policies = role_policies(&iam, &self.name("enricher")).await;
         let arns: Vec<String> = bus_arns.values().cloned().collect();

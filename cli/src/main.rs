@@ -7,6 +7,7 @@
 mod aws;
 mod doctor;
 mod paths;
+mod requirements;
 mod send_test;
 mod template;
 

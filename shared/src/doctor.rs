@@ -164,6 +164,7 @@ pub fn ingest_bus_policy(
     bus: &str,
     policy: Option<&str>,
     organization_id: Option<&str>,
+    prefix: &str,
 ) -> Finding {
     let fix_deploy = "deploy template.yaml with OrganizationId set to the organization's id (aws organizations describe-organization --query Organization.Id)";
     let Some(policy) = policy.and_then(parse) else {
@@ -190,7 +191,24 @@ pub fn ingest_bus_policy(
             return Finding::fail(
                 INGEST_POLICY,
                 format!("{bus}'s policy lets anyone put events: an Allow of events:PutEvents has no aws:PrincipalOrgID condition"),
-                "restore the OrganizationForwards statement's aws:PrincipalOrgID condition (redeploy template.yaml); remove any other Allow of events:PutEvents",
+                "restore the OrganizationForwardRulesOnly statement's aws:PrincipalOrgID condition (redeploy template.yaml); remove any other Allow of events:PutEvents",
+            );
+        }
+        // Anyone in the organization is too wide: only forwarder roles
+        // through forward rules (docs/aws-requirements.md R9), or a forged
+        // heartbeat could make a broken path look healthy.
+        let roles = s.condition("aws:PrincipalArn");
+        let rules = s.condition("aws:SourceArn");
+        let forwarder = format!(":role/{prefix}-forwarder");
+        let forward = format!(":rule/{prefix}-forward");
+        if s.anyone()
+            && (!roles.iter().any(|r| r.ends_with(&forwarder))
+                || !rules.iter().any(|r| r.ends_with(&forward)))
+        {
+            return Finding::fail(
+                INGEST_POLICY,
+                format!("{bus}'s policy lets any principal of the organization put events (no aws:PrincipalArn of {prefix}-forwarder and aws:SourceArn of {prefix}-forward condition): anyone in the organization can forge a heartbeat or a test event"),
+                "redeploy template.yaml (its OrganizationForwardRulesOnly statement admits only forwarder roles through forward rules)",
             );
         }
         if let Some(real) = organization_id {
@@ -206,7 +224,7 @@ pub fn ingest_bus_policy(
     match organization_id {
         Some(real) => Finding::pass(
             INGEST_POLICY,
-            format!("{bus} admits events:PutEvents from organization {real} only"),
+            format!("{bus} admits events:PutEvents from organization {real}'s forward rules only"),
         ),
         None => Finding::warn(
             INGEST_POLICY,
@@ -696,33 +714,65 @@ mod tests {
     const INGEST: &str = "arn:aws:events:us-east-1:222222222222:event-bus/trailrelay-ingest";
 
     fn org_policy(org: &str) -> String {
-        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "OrganizationForwards", "Effect": "Allow",
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "OrganizationForwardRulesOnly", "Effect": "Allow",
             "Principal": "*", "Action": "events:PutEvents", "Resource": INGEST,
-            "Condition": {"StringEquals": {"aws:PrincipalOrgID": org}}}]})
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": org},
+                          "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/trailrelay-forwarder",
+                                      "aws:SourceArn": "arn:aws:events:*:*:rule/trailrelay-forward"}}}]})
         .to_string()
     }
 
     #[test]
+    fn an_ingest_policy_admitting_any_principal_of_the_organization_fails() {
+        let wide = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": "*", "Action": "events:PutEvents", "Resource": INGEST,
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORG}}}]})
+        .to_string();
+        let f = ingest_bus_policy("trailrelay-ingest", Some(&wide), Some(ORG), "trailrelay");
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.evidence.contains("forge a heartbeat"), "{f:?}");
+        // Another stack's prefix is not this one's forwarding path.
+        let f = ingest_bus_policy(
+            "trailrelay-ingest",
+            Some(&org_policy(ORG)),
+            Some(ORG),
+            "other",
+        );
+        assert_eq!(f.status, Status::Fail);
+    }
+
+    #[test]
     fn the_ingest_policy_admits_the_organization_only() {
-        let ok = ingest_bus_policy("trailrelay-ingest", Some(&org_policy(ORG)), Some(ORG));
+        let ok = ingest_bus_policy(
+            "trailrelay-ingest",
+            Some(&org_policy(ORG)),
+            Some(ORG),
+            "trailrelay",
+        );
         assert_eq!(ok.status, Status::Pass, "{ok:?}");
         let wrong = ingest_bus_policy(
             "trailrelay-ingest",
             Some(&org_policy("o-someoneelse")),
             Some(ORG),
+            "trailrelay",
         );
         assert_eq!(wrong.status, Status::Fail);
         assert!(wrong.evidence.contains("o-someoneelse") && wrong.fix.unwrap().contains(ORG));
-        let open = org_policy(ORG).replace(
-            r#","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-exampleorgid"}}"#,
-            "",
-        );
-        let open = ingest_bus_policy("trailrelay-ingest", Some(&open), Some(ORG));
+        let mut open: Value = serde_json::from_str(&org_policy(ORG)).unwrap();
+        open["Statement"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Condition");
+        let open = open.to_string();
+        let open = ingest_bus_policy("trailrelay-ingest", Some(&open), Some(ORG), "trailrelay");
         assert_eq!(open.status, Status::Fail);
         assert!(open.evidence.contains("anyone"), "{open:?}");
-        assert_eq!(ingest_bus_policy("b", None, Some(ORG)).status, Status::Fail);
         assert_eq!(
-            ingest_bus_policy("b", Some(&org_policy(ORG)), None).status,
+            ingest_bus_policy("b", None, Some(ORG), "trailrelay").status,
+            Status::Fail
+        );
+        assert_eq!(
+            ingest_bus_policy("b", Some(&org_policy(ORG)), None, "trailrelay").status,
             Status::Warn
         );
     }

@@ -308,6 +308,8 @@ class Relay:
             attributes = {"MessageRetentionPeriod": str(p.get("MessageRetentionPeriod", 345600))}
             if "VisibilityTimeout" in p:
                 attributes["VisibilityTimeout"] = str(p["VisibilityTimeout"])
+            if p.get("SqsManagedSseEnabled") is True:
+                attributes["SqsManagedSseEnabled"] = "true"
             self.queue_urls[rid] = self.sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)["QueueUrl"]
         # Redrive policies name other queues: set them once all exist.
         for rid in t.resources("AWS::SQS::Queue"):

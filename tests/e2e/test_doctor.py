@@ -52,7 +52,13 @@ class Deployment:
         for policy in enricher_role["Policies"]:
             iam.put_role_policy(RoleName=enricher_role["RoleName"], PolicyName=policy["PolicyName"],
                                 PolicyDocument=json.dumps(policy["PolicyDocument"]))
+        # The relay key, with the key policy the template gives it (moto
+        # stores it and enforces none of it; the doctor reads it).
+        self.kms = self.moto.client("kms")
+        self.key_policy = t.props("RelayKey")["KeyPolicy"]
+        self.key_arn = self.kms.create_key(Policy=json.dumps(self.key_policy))["KeyMetadata"]["Arn"]
         env = {k: str(v) for k, v in t.props("Enricher")["Environment"]["Variables"].items() if v != ""}
+        env["TRAILRELAY_RELAY_KEY_ARN"] = self.key_arn
         package = io.BytesIO()
         with zipfile.ZipFile(package, "w") as z:
             z.writestr("bootstrap", "")
@@ -106,6 +112,9 @@ def test_a_healthy_deployment_passes(deployment):
         assert metric["status"] in ("pass", "could_not_check"), metric
     assert {f"category-bus-policy-{c}" for c in
             ["identity", "network", "data", "compute", "audit", "governance", "other"]} <= passed
+    # What moto stores but never enforces (docs/aws-requirements.md): read and judged.
+    assert {"key-grants", "dlq-encryption-ingest-dlq", "dlq-encryption-bus-dlq",
+            "dlq-encryption-account-sync-dlq", "dlq-encryption-path-check-dlq"} <= passed, sorted(passed)
 
 
 def broken(deployment, finding_id, evidence):
@@ -219,3 +228,40 @@ def test_a_dead_letter_queue_with_messages(deployment):
         assert "NO_PERMISSIONS" in f["evidence"]
     finally:
         deployment.relay.drain(url)
+
+
+def test_an_ingest_policy_admitting_any_principal_of_the_organization(deployment):
+    good = ingest_policy(deployment)
+    wide = json.loads(json.dumps(good))
+    for s in wide["Statement"]:
+        s["Condition"].pop("ArnLike")
+    set_ingest_policy(deployment, wide)
+    try:
+        f = broken(deployment, "ingest-bus-policy", "forge a heartbeat")
+        assert "OrganizationForwardRulesOnly" in f["fix"]
+    finally:
+        set_ingest_policy(deployment, good)
+
+
+def test_a_key_that_does_not_let_log_delivery_decrypt_bus_logs(deployment):
+    kms = deployment.kms
+    bad = dict(deployment.key_policy, Statement=[s for s in deployment.key_policy["Statement"]
+                                                 if s["Sid"] != "LogDeliveryDecryptsBusErrorLogs"])
+    kms.put_key_policy(KeyId=deployment.key_arn, PolicyName="default", Policy=json.dumps(bad))
+    try:
+        f = broken(deployment, "key-grants", "delivery.logs.amazonaws.com kms:Decrypt")
+        assert "docs/security.md" in f["fix"]
+    finally:
+        kms.put_key_policy(KeyId=deployment.key_arn, PolicyName="default", Policy=json.dumps(deployment.key_policy))
+
+
+def test_a_bus_dead_letter_queue_under_the_relay_key(deployment):
+    sqs = deployment.relay.sqs
+    url = deployment.relay.queue_urls["BusDeadLetterQueue"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": deployment.key_arn,
+                                                       "SqsManagedSseEnabled": "false"})
+    try:
+        f = broken(deployment, "dlq-encryption-bus-dlq", "disabled or missing")
+        assert "SqsManagedSseEnabled" in f["fix"]
+    finally:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": "", "SqsManagedSseEnabled": "true"})
