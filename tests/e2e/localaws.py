@@ -237,6 +237,10 @@ class Template:
             if fn == "Fn::If":
                 cond, yes, no = args
                 return self.resolve(yes if self.condition(cond) else no)
+            if fn == "Fn::Split":
+                return str(self.resolve(args[1])).split(args[0])
+            if fn == "Fn::Select":
+                return self.resolve(args[1])[int(args[0])]
             if fn == "Fn::Join":
                 return args[0].join(str(x) for x in self.resolve(args[1]))
             if fn == "Fn::FindInMap":

@@ -188,3 +188,29 @@ def test_every_requirement_names_its_aws_page_and_a_test_that_exists():
         assert named, f"{rid}: no test named"
         for t in named:
             assert f"def {t}(" in tests, f"{rid}: {t} does not exist"
+
+
+# --- cross-account service targets ---------------------------------------------------------
+
+@pytest.mark.parametrize("topic,role", [
+    ("arn:aws:sns:us-east-1:999988887777:security-alarms", True),
+    ("arn:aws:sns:us-east-1:123456789012:security-alarms", False),
+])
+def test_a_tamper_alert_to_a_topic_in_another_account_goes_through_a_role_of_this_account(topic, role):
+    t = security(AlarmTopicArn=topic)
+    rules = [n for n in t.resources("AWS::Events::Rule") if n.endswith("TamperAlerts")]
+    assert len(rules) == len(CATEGORIES)
+    for name in rules:
+        [target] = t.props(name)["Targets"]
+        assert target["Arn"] == topic
+        assert ("RoleArn" in target) is role, name
+    assert ("AlarmTopicRole" in t.resources("AWS::IAM::Role")) is role
+    if role:
+        r = t.props("AlarmTopicRole")
+        [trust] = r["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+        [policy] = r["Policies"]
+        assert policy["PolicyDocument"]["Statement"] == [
+            {"Sid": "PublishToTheAlarmTopicOnly", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic}]
+    assert "AlarmTopicRole" not in security().resources("AWS::IAM::Role")
