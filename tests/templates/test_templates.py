@@ -508,7 +508,7 @@ TAKES_NO_TAGS = {
     "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
     # Schedules take no tags (only schedule groups do).
     "AWS::Scheduler::Schedule", "AWS::Logs::ResourcePolicy", "AWS::Logs::MetricFilter",
-    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress",
 }
 REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref": "TagEnvironment"},
                  "Owner": {"Ref": "TagOwner"}}
@@ -703,8 +703,27 @@ def test_in_a_vpc_the_functions_reach_only_the_relays_resources_through_endpoint
                                                 "SubnetIds": VPC["SubnetIds"]}, name
     # Organizations answers from us-east-1 only: account-sync stays outside.
     assert "VpcConfig" not in functions["AccountSync"]
+    egress = t.props("FunctionEgressToEndpoints")
+    assert (egress["GroupId"], egress["DestinationSecurityGroupId"]) == ("FunctionSecurityGroup", "EndpointSecurityGroup")
     ingress = t.props("EndpointIngressFromFunctions")
     assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (443, 443, "FunctionSecurityGroup")
+
+
+def test_in_a_vpc_with_existing_endpoints_the_stack_creates_none_and_touches_no_route_table():
+    existing = ["vpce-0aaa", "vpce-0bbb", "vpce-0ccc", "vpce-0ddd", "vpce-0eee"]
+    t = resolved({**VPC, "CreateVpcEndpoints": "false", "ExistingVpcEndpointIds": existing})
+    # Private DNS answers for the whole VPC and gateway policies bind every
+    # subnet of their route tables: with existing endpoints, none of that.
+    assert t.resources("AWS::EC2::VPCEndpoint") == {}
+    assert "EndpointSecurityGroup" not in t.resources("AWS::EC2::SecurityGroup")
+    assert t.resources("AWS::EC2::SecurityGroupIngress") == {} and t.resources("AWS::EC2::SecurityGroupEgress") == {}
+    egress = t.props("FunctionSecurityGroup")["SecurityGroupEgress"]
+    assert [(e["FromPort"], e["CidrIp"]) for e in egress] == [(443, "0.0.0.0/0")]
+    for name in ("Enricher", "PathCheck"):
+        assert t.props(name)["VpcConfig"]["SubnetIds"] == VPC["SubnetIds"], name
+    assert "ExistingEndpointsAreNamed" in SECURITY["Rules"]
+    # Both shapes say which endpoints the functions use.
+    assert "VpcEndpointIds" in SECURITY["Outputs"]
 
 
 def test_every_log_group_is_encrypted_kept_and_the_key_admits_exactly_them():
