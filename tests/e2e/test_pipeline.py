@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from localaws import ROOT as ROOT_DIR, Consumer, expected, fixtures, sqs_batch
+from localaws import ROOT as ROOT_DIR, SECURITY_ACCOUNT, Consumer, Template, expected, fixtures, sqs_batch
 from pipeline import fixture_id, invoke_batches, local_pipeline, run_samples
 
 # moto leaves the envelope's `account` out of the events it delivers, so the
@@ -324,3 +324,34 @@ def test_a_consumer_account_receives_its_signal_on_a_bus_of_its_own(local, sampl
     assert [fixture_id(e, local) for e in received] == ["fx-root-console-login-without-mfa"]
     assert "root_activity" in received[0]["detail"]["enrichment"]["signals"]
     local.relay.arrivals()
+
+
+def test_a_subscription_the_security_account_owns_delivers_to_another_account(local, samples):
+    """security-subscription.yaml, as far as moto allows: moto delivers to
+    an event bus in another account but not to a queue there, so the
+    subscription's target is a consumer's bus (its policy admits the
+    security account's category-bus rules), and the security-owned rule,
+    with its execution role, filters on the signal."""
+    consumer = Consumer(local.moto, "777788889999", category="audit")
+    target = consumer.subscription["Targets"][0]["Arn"]
+    t = Template("security-subscription.yaml", SECURITY_ACCOUNT,
+                 {"SubscriptionName": "soc", "Category": "identity", "TargetArn": target, "Signal": "root_activity"})
+    role = t.props("SubscriptionRole")
+    local.moto.client("iam").create_role(RoleName=role["RoleName"],
+                                         AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]))
+    rule = t.props("SubscriptionRule")
+    events = local.relay.events
+    events.put_rule(Name=rule["Name"], EventBusName=rule["EventBusName"],
+                    EventPattern=json.dumps(rule["EventPattern"]), State=rule["State"])
+    events.put_targets(Rule=rule["Name"], EventBusName=rule["EventBusName"],
+                       Targets=[{k: v for k, v in x.items() if k != "DeadLetterConfig"} for x in rule["Targets"]])
+    try:
+        by_id = {p["id"]: line for line, p in local.fixtures() if isinstance(p, dict) and "id" in p}
+        assert invoke_batches(local, [by_id["fx-root-console-login-without-mfa"], by_id["fx-iam-create-user"]]) == []
+        time.sleep(0.3)
+        # The consumer's own example rule (root activity) takes it from its bus to its queue.
+        assert [fixture_id(e, local) for e in consumer.received()] == ["fx-root-console-login-without-mfa"]
+    finally:
+        events.remove_targets(Rule=rule["Name"], EventBusName=rule["EventBusName"], Ids=["subscriber"])
+        events.delete_rule(Name=rule["Name"], EventBusName=rule["EventBusName"])
+        local.relay.arrivals()

@@ -214,3 +214,35 @@ def test_a_tamper_alert_to_a_topic_in_another_account_goes_through_a_role_of_thi
         assert policy["PolicyDocument"]["Statement"] == [
             {"Sid": "PublishToTheAlarmTopicOnly", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic}]
     assert "AlarmTopicRole" not in security().resources("AWS::IAM::Role")
+
+
+@pytest.mark.parametrize("target,action", [
+    ("arn:aws:sqs:us-east-1:444455556666:soc-queue", "sqs:SendMessage"),
+    ("arn:aws:lambda:us-east-1:444455556666:function:soc", "lambda:InvokeFunction"),
+    ("arn:aws:sns:us-east-1:444455556666:soc-topic", "sns:Publish"),
+    ("arn:aws:events:us-east-1:444455556666:event-bus/soc", "events:PutEvents"),
+])
+def test_a_subscription_the_security_account_owns_delivers_through_a_role_of_its_own_account(target, action):
+    t = Template("security-subscription.yaml", ACCOUNT,
+                 {"SubscriptionName": "soc", "Category": "identity", "TargetArn": target, "Signal": "root_activity"})
+    rule = t.props("SubscriptionRule")
+    assert rule["EventBusName"] == "trailrelay-identity"
+    assert rule["EventPattern"] == {"source": ["trailrelay"], "detail": {"enrichment": {"signals": ["root_activity"]}}}
+    [delivery] = rule["Targets"]
+    assert delivery["Arn"] == target
+    # The execution role is in the bus's (this) account, as EventBridge requires.
+    assert delivery["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/trailrelay-identity-sub-soc"
+    role = t.props("SubscriptionRole")
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    [policy] = role["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Sid": "DeliverToTheTargetOnly", "Effect": "Allow", "Action": action, "Resource": target}]
+    dlq = t.props("SubscriptionDeadLetterQueue")
+    assert dlq["SqsManagedSseEnabled"] is True and "KmsMasterKeyId" not in dlq
+    assert delivery["DeadLetterConfig"]["Arn"] == t.arn_of("SubscriptionDeadLetterQueue")
+    # Without a signal, every event of the category.
+    every = Template("security-subscription.yaml", ACCOUNT,
+                     {"SubscriptionName": "soc", "Category": "audit", "TargetArn": target})
+    assert every.props("SubscriptionRule")["EventPattern"] == {"source": ["trailrelay"]}
