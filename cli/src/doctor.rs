@@ -230,6 +230,69 @@ async fn read_rule(
     })
 }
 
+/// The trails visible in one account and region (the organization trail
+/// shows in member accounts as a shadow trail), with their status and
+/// selectors; `None` when they cannot be listed.
+async fn read_trails(config: &SdkConfig) -> Option<Vec<requirements::TrailFacts>> {
+    let cloudtrail = aws_sdk_cloudtrail::Client::new(config);
+    let listed = cloudtrail
+        .describe_trails()
+        .include_shadow_trails(true)
+        .send()
+        .await
+        .ok()?;
+    let mut trails = Vec::new();
+    for trail in listed.trail_list() {
+        let Some(arn) = trail.trail_arn() else {
+            continue;
+        };
+        let logging = cloudtrail
+            .get_trail_status()
+            .name(arn)
+            .send()
+            .await
+            .ok()
+            .and_then(|s| s.is_logging());
+        let management = cloudtrail
+            .get_event_selectors()
+            .trail_name(arn)
+            .send()
+            .await
+            .ok()
+            .map(|s| {
+                let basic: Vec<requirements::BasicSelector> = s
+                    .event_selectors()
+                    .iter()
+                    .map(|e| requirements::BasicSelector {
+                        include_management_events: e.include_management_events().unwrap_or(true),
+                        read_write_type: e
+                            .read_write_type()
+                            .map_or("All".to_owned(), |t| t.as_str().to_owned()),
+                    })
+                    .collect();
+                let advanced: Vec<requirements::AdvancedSelector> = s
+                    .advanced_event_selectors()
+                    .iter()
+                    .map(|a| {
+                        a.field_selectors()
+                            .iter()
+                            .map(|f| (f.field().to_owned(), f.equals().to_vec()))
+                            .collect()
+                    })
+                    .collect();
+                requirements::ManagementEvents::from_selectors(&basic, &advanced)
+            });
+        trails.push(requirements::TrailFacts {
+            name: trail.name().unwrap_or(arn).to_owned(),
+            home_region: trail.home_region().unwrap_or_default().to_owned(),
+            multi_region: trail.is_multi_region_trail().unwrap_or(false),
+            logging,
+            management,
+        });
+    }
+    Some(trails)
+}
+
 /// The accounts a category bus policy lets manage rules (the consumers).
 fn consumer_accounts(policy: Option<&str>) -> Vec<String> {
     let Some(policy) = policy.and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
@@ -709,6 +772,12 @@ impl Reader<'_> {
             &self.settings.control_source,
             self.include_read_only,
         )];
+        findings.push(requirements::trail_coverage(
+            account,
+            region,
+            read_trails(config).await.as_deref(),
+            self.include_read_only,
+        ));
         if rule.is_some() {
             let now = std::time::SystemTime::now();
             let failed = aws_sdk_cloudwatch::Client::new(config)

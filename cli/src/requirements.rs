@@ -197,6 +197,152 @@ fn same_key(a: &str, b: &str) -> bool {
     a == b || id(a) == id(b)
 }
 
+/// Which management events a trail records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ManagementEvents {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// One basic event selector: whether it includes management events, and
+/// its `ReadWriteType` (`All`, `ReadOnly`, `WriteOnly`).
+pub struct BasicSelector {
+    pub include_management_events: bool,
+    pub read_write_type: String,
+}
+
+/// One advanced event selector: its field selectors as (field, equals).
+pub type AdvancedSelector = Vec<(String, Vec<String>)>;
+
+impl ManagementEvents {
+    pub fn from_selectors(
+        basic: &[BasicSelector],
+        advanced: &[AdvancedSelector],
+    ) -> ManagementEvents {
+        let mut events = ManagementEvents::default();
+        for s in basic.iter().filter(|s| s.include_management_events) {
+            let rw = s.read_write_type.as_str();
+            events.read |= rw == "All" || rw == "ReadOnly";
+            events.write |= rw == "All" || rw == "WriteOnly";
+        }
+        for fields in advanced {
+            let equals = |name: &str| fields.iter().find(|(f, _)| f == name).map(|(_, v)| v);
+            if !equals("eventCategory").is_some_and(|v| v.iter().any(|c| c == "Management")) {
+                continue;
+            }
+            match equals("readOnly").map(Vec::as_slice) {
+                Some([only]) if only == "true" => events.read = true,
+                Some([only]) if only == "false" => events.write = true,
+                _ => {
+                    events.read = true;
+                    events.write = true;
+                }
+            }
+        }
+        events
+    }
+}
+
+/// What the doctor read of one trail visible in an account and region.
+pub struct TrailFacts {
+    pub name: String,
+    pub home_region: String,
+    pub multi_region: bool,
+    /// `GetTrailStatus`' IsLogging, when it could be read.
+    pub logging: Option<bool>,
+    /// From `GetEventSelectors`, when they could be read.
+    pub management: Option<ManagementEvents>,
+}
+
+pub fn trail_id(account: &str, region: &str) -> String {
+    format!("trail-{account}-{region}")
+}
+
+/// CloudTrail delivers events to EventBridge in a region only where a
+/// trail is logging there, and read-only events only where it records them
+/// (docs/deploy.md, "No trail, no events").
+pub fn trail_coverage(
+    account: &str,
+    region: &str,
+    trails: Option<&[TrailFacts]>,
+    include_read_only: bool,
+) -> Finding {
+    let id = trail_id(account, region);
+    let Some(trails) = trails else {
+        return Finding::could_not_check(
+            id,
+            format!(
+                "the trails of {account} {region} could not be read (cloudtrail:DescribeTrails)"
+            ),
+        );
+    };
+    let fix = "log this account and region with a multi-region organization trail (management account or CloudTrail delegated administrator), recording read and write management events";
+    let logging: Vec<&TrailFacts> = trails
+        .iter()
+        .filter(|t| (t.multi_region || t.home_region == region) && t.logging == Some(true))
+        .collect();
+    if logging.is_empty() {
+        let unknown = trails
+            .iter()
+            .any(|t| (t.multi_region || t.home_region == region) && t.logging.is_none());
+        if unknown {
+            return Finding::could_not_check(
+                id,
+                format!("a trail covers {account} {region} but its status could not be read (cloudtrail:GetTrailStatus)"),
+            );
+        }
+        return Finding::fail(
+            id,
+            format!("no trail is logging in {account} {region}: CloudTrail sends no events to EventBridge there, so nothing is forwarded"),
+            fix,
+        );
+    }
+    let names = logging
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let recorded =
+        logging
+            .iter()
+            .filter_map(|t| t.management)
+            .fold(ManagementEvents::default(), |a, m| ManagementEvents {
+                read: a.read || m.read,
+                write: a.write || m.write,
+            });
+    if logging.iter().all(|t| t.management.is_none()) {
+        return Finding::could_not_check(
+            id,
+            format!("{names} logs in {account} {region}, but its event selectors could not be read (cloudtrail:GetEventSelectors)"),
+        );
+    }
+    if !recorded.write {
+        return Finding::fail(
+            id,
+            format!("{names} logs in {account} {region} but records no write management events"),
+            fix,
+        );
+    }
+    if include_read_only && !recorded.read {
+        return Finding::warn(
+            id,
+            format!("{names} logs in {account} {region} but records no read-only management events: IncludeReadOnlyEvents relays none from here"),
+            "set the trail's management events to read and write (All), or deploy with IncludeReadOnlyEvents=false",
+        );
+    }
+    Finding::pass(
+        id,
+        format!(
+            "{names} logs {} management events in {account} {region}",
+            if recorded.read {
+                "read and write"
+            } else {
+                "write"
+            }
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +491,138 @@ mod tests {
         assert_eq!(
             dlq_encryption("bus-dlq", "q", Some(KEY), false, None).status,
             Status::CouldNotCheck
+        );
+    }
+
+    fn trail(
+        multi_region: bool,
+        logging: Option<bool>,
+        management: Option<ManagementEvents>,
+    ) -> TrailFacts {
+        TrailFacts {
+            name: "org".into(),
+            home_region: "us-east-1".into(),
+            multi_region,
+            logging,
+            management,
+        }
+    }
+
+    const ALL: ManagementEvents = ManagementEvents {
+        read: true,
+        write: true,
+    };
+    const WRITE: ManagementEvents = ManagementEvents {
+        read: false,
+        write: true,
+    };
+
+    #[test]
+    fn a_logging_multi_region_trail_covers_every_region() {
+        let trails = [trail(true, Some(true), Some(ALL))];
+        let f = trail_coverage("111111111111", "eu-west-1", Some(&trails), true);
+        assert_eq!(
+            (f.id.as_str(), f.status),
+            ("trail-111111111111-eu-west-1", Status::Pass),
+            "{f:?}"
+        );
+        // A single-region trail elsewhere does not.
+        let trails = [trail(false, Some(true), Some(ALL))];
+        let f = trail_coverage("111111111111", "eu-west-1", Some(&trails), true);
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.evidence.contains("no trail is logging"), "{}", f.evidence);
+    }
+
+    #[test]
+    fn a_stopped_trail_fails_and_unreadable_ones_are_said() {
+        let f = trail_coverage(
+            "1",
+            "us-east-1",
+            Some(&[trail(true, Some(false), Some(ALL))]),
+            false,
+        );
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.fix.unwrap().contains("organization trail"));
+        assert_eq!(
+            trail_coverage("1", "us-east-1", None, false).status,
+            Status::CouldNotCheck
+        );
+        assert_eq!(
+            trail_coverage("1", "us-east-1", Some(&[trail(true, None, None)]), false).status,
+            Status::CouldNotCheck
+        );
+        assert_eq!(
+            trail_coverage(
+                "1",
+                "us-east-1",
+                Some(&[trail(true, Some(true), None)]),
+                false
+            )
+            .status,
+            Status::CouldNotCheck
+        );
+    }
+
+    #[test]
+    fn read_only_events_matter_only_when_relayed() {
+        let trails = [trail(true, Some(true), Some(WRITE))];
+        assert_eq!(
+            trail_coverage("1", "us-east-1", Some(&trails), true).status,
+            Status::Warn
+        );
+        assert_eq!(
+            trail_coverage("1", "us-east-1", Some(&trails), false).status,
+            Status::Pass
+        );
+        let read_only = [trail(
+            true,
+            Some(true),
+            Some(ManagementEvents {
+                read: true,
+                write: false,
+            }),
+        )];
+        assert_eq!(
+            trail_coverage("1", "us-east-1", Some(&read_only), false).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn selectors_say_which_management_events_are_recorded() {
+        let basic = |include, rw: &str| BasicSelector {
+            include_management_events: include,
+            read_write_type: rw.into(),
+        };
+        assert_eq!(
+            ManagementEvents::from_selectors(&[basic(true, "All")], &[]),
+            ALL
+        );
+        assert_eq!(
+            ManagementEvents::from_selectors(&[basic(true, "WriteOnly")], &[]),
+            WRITE
+        );
+        assert_eq!(
+            ManagementEvents::from_selectors(&[basic(false, "All")], &[]),
+            ManagementEvents::default()
+        );
+        let field = |f: &str, v: &[&str]| {
+            (
+                f.to_owned(),
+                v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let management = vec![field("eventCategory", &["Management"])];
+        assert_eq!(ManagementEvents::from_selectors(&[], &[management]), ALL);
+        let write_only = vec![
+            field("eventCategory", &["Management"]),
+            field("readOnly", &["false"]),
+        ];
+        assert_eq!(ManagementEvents::from_selectors(&[], &[write_only]), WRITE);
+        let data = vec![field("eventCategory", &["Data"])];
+        assert_eq!(
+            ManagementEvents::from_selectors(&[], &[data]),
+            ManagementEvents::default()
         );
     }
 }

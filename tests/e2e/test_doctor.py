@@ -42,6 +42,19 @@ class Deployment:
             self.member_iam.put_role_policy(RoleName=self.forwarder, PolicyName=name, PolicyDocument=document)
         self._enricher()
         self.doctor_role = f"arn:aws:iam::{self.member_account}:role/trailrelay-doctor"
+        # No trail, no events: a logging multi-region trail where each
+        # checked account can see it (the organization trail, in AWS).
+        self.cloudtrail = {}
+        for account in (self.member_account, SECURITY_ACCOUNT):
+            bucket = f"trail-{account}"
+            moto.client("s3", account).create_bucket(Bucket=bucket)
+            trails = moto.client("cloudtrail", account)
+            trails.create_trail(Name="organization", S3BucketName=bucket, IsMultiRegionTrail=True)
+            # AWS gives a new trail this selector; moto gives none.
+            trails.put_event_selectors(TrailName="organization", EventSelectors=[
+                {"ReadWriteType": "All", "IncludeManagementEvents": True}])
+            trails.start_logging(Name="organization")
+            self.cloudtrail[account] = trails
 
     def _enricher(self):
         t = self.relay.template
@@ -112,6 +125,7 @@ def test_a_healthy_deployment_passes(deployment):
         assert metric["status"] in ("pass", "could_not_check"), metric
     assert {f"category-bus-policy-{c}" for c in
             ["identity", "network", "data", "compute", "audit", "governance", "other"]} <= passed
+    assert {f"trail-{deployment.member_account}-{REGION}", f"trail-{SECURITY_ACCOUNT}-{REGION}"} <= passed
     # What moto stores but never enforces (docs/aws-requirements.md): read and judged.
     assert {"key-grants", "dlq-encryption-ingest-dlq", "dlq-encryption-bus-dlq",
             "dlq-encryption-account-sync-dlq", "dlq-encryption-path-check-dlq"} <= passed, sorted(passed)
@@ -265,3 +279,13 @@ def test_a_bus_dead_letter_queue_under_the_relay_key(deployment):
         assert "SqsManagedSseEnabled" in f["fix"]
     finally:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": "", "SqsManagedSseEnabled": "true"})
+
+
+def test_a_member_account_whose_trail_stopped_logging(deployment):
+    trails = deployment.cloudtrail[deployment.member_account]
+    trails.stop_logging(Name="organization")
+    try:
+        f = broken(deployment, f"trail-{deployment.member_account}-{REGION}", "no trail is logging")
+        assert "organization trail" in f["fix"]
+    finally:
+        trails.start_logging(Name="organization")

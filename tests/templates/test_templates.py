@@ -329,6 +329,7 @@ def test_consumers_manage_only_rules_they_create_on_the_category_buses():
 NO_RESOURCE_LEVEL = {
     "organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListAccountsForParent", "organizations:ListTagsForResource",
+    "cloudtrail:DescribeTrails",
     # Lambda's VPC access (only with VpcId).
     "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
@@ -389,6 +390,9 @@ def test_the_doctor_role_reads_and_sends_only_control_events():
     [put] = [s for a, s in allowed if a == "events:PutEvents"]
     assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
     assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"}}}
+    # It reads the trails (no trail, no events) and nothing else of CloudTrail.
+    trail_actions = sorted(a for a, _ in allowed if a.startswith("cloudtrail:"))
+    assert trail_actions == ["cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:GetTrailStatus"]
 
 
 # --- the function as we build it ---------------------------------------------------------
