@@ -55,19 +55,23 @@ pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<boo
         if regions.is_empty() {
             regions.extend(config.region().map(|r| r.to_string()));
         }
-        let reader = Reader {
-            prefix: &prefix,
-            regions: regions.clone(),
-            settings: &settings,
-            include_read_only: args.include_read_only,
-            directory_max_age: Duration::from_secs(args.directory_max_age),
-        };
         let organization = aws_sdk_organizations::Client::new(&config)
             .describe_organization()
             .send()
             .await
             .ok()
             .and_then(|o| o.organization().cloned());
+        let reader = Reader {
+            prefix: &prefix,
+            regions: regions.clone(),
+            settings: &settings,
+            include_read_only: args.include_read_only,
+            directory_max_age: Duration::from_secs(args.directory_max_age),
+            management_account: organization
+                .as_ref()
+                .and_then(|o| o.master_account_id())
+                .map(str::to_owned),
+        };
         let (mut findings, ingest_arn) = reader
             .security_account(&config, organization.as_ref())
             .await;
@@ -168,6 +172,8 @@ struct Reader<'a> {
     settings: &'a Settings,
     include_read_only: bool,
     directory_max_age: Duration,
+    /// The organization's management account, when it could be read.
+    management_account: Option<String>,
 }
 
 impl Reader<'_> {
@@ -764,14 +770,23 @@ impl Reader<'_> {
         let rule_name = self.name("forward");
         let events = aws_sdk_eventbridge::Client::new(config);
         let rule = read_rule(&events, &rule_name, "default").await;
-        let mut findings = vec![doctor::member_rule(
+        let mut rule_finding = doctor::member_rule(
             account,
             region,
             rule.as_ref(),
             ingest_arn,
             &self.settings.control_source,
             self.include_read_only,
-        )];
+        );
+        if rule.is_none() {
+            rule_finding.fix = Some(requirements::missing_member_stack_fix(
+                account,
+                region,
+                self.management_account.as_deref(),
+                ingest_arn,
+            ));
+        }
+        let mut findings = vec![rule_finding];
         findings.push(requirements::trail_coverage(
             account,
             region,

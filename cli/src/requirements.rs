@@ -343,6 +343,29 @@ pub fn trail_coverage(
     )
 }
 
+/// Where the member stack of an account that lacks its forward rule comes
+/// from: a service-managed StackSet covers every account but the
+/// management account (the security account included), so a plain stack
+/// belongs in the management account only (docs/deploy.md).
+pub fn missing_member_stack_fix(
+    account: &str,
+    region: &str,
+    management_account: Option<&str>,
+    ingest_bus_arn: &str,
+) -> String {
+    match management_account {
+        Some(management) if management == account => format!(
+            "{account} is the management account, which a service-managed StackSet never deploys to: deploy member-account.yaml there as a plain stack in {region} (IngestBusArn={ingest_bus_arn})"
+        ),
+        Some(_) => format!(
+            "add {account} (or its OU) and {region} to the trailrelay-member StackSet's deployment targets (aws cloudformation create-stack-instances); do not deploy a plain stack there, it would collide with the StackSet's named resources"
+        ),
+        None => format!(
+            "deploy the member stack to {account} {region}: through the trailrelay-member StackSet, or as a plain stack if {account} is the management account (IngestBusArn={ingest_bus_arn})"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,6 +646,28 @@ mod tests {
         assert_eq!(
             ManagementEvents::from_selectors(&[], &[data]),
             ManagementEvents::default()
+        );
+    }
+
+    #[test]
+    fn a_missing_member_stack_is_the_stacksets_but_in_the_management_account() {
+        let ingest = "arn:aws:events:us-east-1:222222222222:event-bus/trailrelay-ingest";
+        let fix =
+            missing_member_stack_fix("111111111111", "eu-west-1", Some("111111111111"), ingest);
+        assert!(
+            fix.contains("management account") && fix.contains("plain stack"),
+            "{fix}"
+        );
+        let fix =
+            missing_member_stack_fix("333333333333", "eu-west-1", Some("111111111111"), ingest);
+        assert!(
+            fix.contains("StackSet's deployment targets") && fix.contains("collide"),
+            "{fix}"
+        );
+        let fix = missing_member_stack_fix("333333333333", "eu-west-1", None, ingest);
+        assert!(
+            fix.contains("StackSet") && fix.contains("management account"),
+            "{fix}"
         );
     }
 }

@@ -289,3 +289,15 @@ def test_a_member_account_whose_trail_stopped_logging(deployment):
         assert "organization trail" in f["fix"]
     finally:
         trails.start_logging(Name="organization")
+
+
+def test_a_member_account_without_its_member_stack(deployment):
+    events, rule = deployment.member.events, deployment.member.forward_rule
+    events.remove_targets(Rule=rule, Ids=[t["Id"] for t in deployment.member.forward_targets])
+    events.delete_rule(Name=rule)
+    try:
+        f = broken(deployment, f"member-rule-{deployment.member_account}-{REGION}", "no forward rule")
+        # Not the management account: its stack comes from the StackSet.
+        assert "StackSet's deployment targets" in f["fix"], f
+    finally:
+        deployment.member = Member(deployment.moto, deployment.member_account, deployment.relay.ingest_bus_arn)
