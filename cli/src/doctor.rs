@@ -26,6 +26,13 @@ pub struct DoctorArgs {
     /// member stack's optional doctor role); repeat for more accounts.
     #[arg(long = "member-role-arn", value_name = "ARN")]
     member_roles: Vec<String>,
+    /// A role to assume in a consumer account (consumer-account.yaml's doctor
+    /// role) to check that its bus admits the category buses' rules; repeat for more.
+    #[arg(long = "consumer-role-arn", value_name = "ARN")]
+    consumer_roles: Vec<String>,
+    /// The consumer accounts' bus (consumer-account.yaml's ConsumerBusName).
+    #[arg(long, default_value = "trailrelay-consumer")]
+    consumer_bus: String,
     /// Regions to check in member accounts; default: TRAILRELAY_ENROLLED_REGIONS, else the current region.
     #[arg(long, value_delimiter = ',')]
     member_regions: Vec<String>,
@@ -80,6 +87,37 @@ pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<boo
             &args.member_roles,
             ingest_arn.as_deref(),
         ));
+        let security_account = ingest_arn
+            .as_deref()
+            .and_then(arn_region_account)
+            .map(|(_, a)| a)
+            .unwrap_or_default();
+        for role in &args.consumer_roles {
+            let account = arn_region_account(role).map(|(_, a)| a).unwrap_or_default();
+            let consumer = assumed(&config, role).await;
+            let policy = aws_sdk_eventbridge::Client::new(&consumer)
+                .describe_event_bus()
+                .name(&args.consumer_bus)
+                .send()
+                .await;
+            findings.push(match policy {
+                Ok(bus) => requirements::consumer_bus_policy(
+                    &account,
+                    &args.consumer_bus,
+                    bus.policy(),
+                    &security_account,
+                    &prefix,
+                ),
+                Err(e) => Finding::could_not_check(
+                    requirements::consumer_bus_id(&account),
+                    format!(
+                        "{} in {account} could not be read: {}",
+                        args.consumer_bus,
+                        aws_smithy_error(&e)
+                    ),
+                ),
+            });
+        }
         for role in &args.member_roles {
             findings.extend(
                 reader
@@ -234,6 +272,27 @@ async fn read_rule(
             })
             .collect(),
     })
+}
+
+/// The configuration of a role assumed in another account, same region.
+async fn assumed(config: &SdkConfig, role_arn: &str) -> SdkConfig {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("trailrelay-doctor")
+        .configure(config)
+        .build()
+        .await;
+    let mut loader = trailrelay_aws::config_loader().credentials_provider(provider);
+    if let Some(region) = config.region() {
+        loader = loader.region(region.clone());
+    }
+    loader.load().await
+}
+
+/// An SDK error's code, or its display text.
+fn aws_smithy_error<E: std::error::Error + aws_sdk_eventbridge::error::ProvideErrorMetadata>(
+    e: &E,
+) -> String {
+    e.code().map_or_else(|| e.to_string(), str::to_owned)
 }
 
 /// The trails visible in one account and region (the organization trail
@@ -650,16 +709,7 @@ impl Reader<'_> {
                 "the ingest bus could not be read, so there is nothing to compare the member's target with",
             )];
         };
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-            .session_name("trailrelay-doctor")
-            .configure(config)
-            .build()
-            .await;
-        let mut loader = trailrelay_aws::config_loader().credentials_provider(provider);
-        if let Some(region) = config.region() {
-            loader = loader.region(region.clone());
-        }
-        let member = loader.load().await;
+        let member = assumed(config, role_arn).await;
         let mut findings = Vec::new();
         let forwarder = self.name("forwarder");
         let iam = aws_sdk_iam::Client::new(&member);

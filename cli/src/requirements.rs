@@ -366,6 +366,104 @@ pub fn missing_member_stack_fix(
     }
 }
 
+pub fn consumer_bus_id(account: &str) -> String {
+    format!("consumer-bus-{account}")
+}
+
+/// A consumer's bus (consumer-account.yaml) admits `events:PutEvents` only
+/// from the rules of the security account's category buses (`aws:SourceArn`
+/// set by EventBridge), and does admit them, or subscriptions deliver
+/// nothing.
+pub fn consumer_bus_policy(
+    account: &str,
+    bus: &str,
+    policy: Option<&str>,
+    security_account: &str,
+    prefix: &str,
+) -> Finding {
+    let id = consumer_bus_id(account);
+    let fix = "redeploy consumer-account.yaml with SecurityAccountId and NamePrefix of the security stack";
+    let Some(policy) = policy.and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
+        return Finding::fail(
+            id,
+            format!(
+                "{bus} in {account} has no resource policy: no category bus rule can deliver to it"
+            ),
+            fix,
+        );
+    };
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    let puts: Vec<&Value> = statements
+        .into_iter()
+        .filter(|s| {
+            s.get("Effect").and_then(Value::as_str) == Some("Allow")
+                && strings(s.get("Action"))
+                    .iter()
+                    .any(|a| action_matches_events(a))
+        })
+        .collect();
+    let ours = |arn: &str| {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        parts.len() == 6
+            && parts[2] == "events"
+            && parts[4] == security_account
+            && parts[5].starts_with(&format!("rule/{prefix}-"))
+            && parts[5].ends_with("/*")
+    };
+    let mut admitted = false;
+    for s in &puts {
+        let sources: Vec<&str> = s
+            .get("Condition")
+            .and_then(Value::as_object)
+            .map(|ops| {
+                ops.values()
+                    .flat_map(|o| strings(o.get("aws:SourceArn")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let anyone = match s.get("Principal") {
+            Some(Value::String(p)) => p == "*",
+            Some(p) => strings(p.get("AWS")).contains(&"*"),
+            None => false,
+        };
+        if anyone && sources.is_empty() {
+            return Finding::fail(
+                id,
+                format!("{bus} in {account} lets anyone put events: an Allow of events:PutEvents has no aws:SourceArn condition"),
+                fix,
+            );
+        }
+        if let Some(other) = sources.iter().find(|a| !ours(a)) {
+            return Finding::fail(
+                id,
+                format!("{bus} in {account} admits events from {other}, which is not a rule of {security_account}'s {prefix} category buses"),
+                fix,
+            );
+        }
+        admitted |= !sources.is_empty();
+    }
+    if admitted {
+        Finding::pass(
+            id,
+            format!("{bus} in {account} admits events:PutEvents only from the rules of {security_account}'s {prefix} category buses"),
+        )
+    } else {
+        Finding::fail(
+            id,
+            format!("{bus} in {account} admits no rule of {security_account}'s category buses: subscriptions deliver nothing"),
+            fix,
+        )
+    }
+}
+
+fn action_matches_events(granted: &str) -> bool {
+    granted == "events:PutEvents" || granted == "events:*" || granted == "*"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -669,5 +767,73 @@ mod tests {
             fix.contains("StackSet") && fix.contains("management account"),
             "{fix}"
         );
+    }
+
+    fn consumer_policy(sources: &[&str], principal: &str) -> String {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "OnlyTheCategoryBusesRulesPut",
+            "Effect": "Allow", "Principal": principal, "Action": "events:PutEvents",
+            "Resource": "arn:aws:events:us-east-1:444455556666:event-bus/trailrelay-consumer",
+            "Condition": {"ArnLike": {"aws:SourceArn": sources}}}]})
+        .to_string()
+    }
+
+    #[test]
+    fn a_consumer_bus_admits_only_the_category_buses_rules() {
+        let ok = consumer_policy(
+            &[
+                "arn:aws:events:us-east-1:123456789012:rule/trailrelay-identity/*",
+                "arn:aws:events:us-east-1:123456789012:rule/trailrelay-audit/*",
+            ],
+            "*",
+        );
+        let f = consumer_bus_policy(
+            "444455556666",
+            "trailrelay-consumer",
+            Some(&ok),
+            "123456789012",
+            "trailrelay",
+        );
+        assert_eq!(
+            (f.id.as_str(), f.status),
+            ("consumer-bus-444455556666", Status::Pass),
+            "{f:?}"
+        );
+        // Rules of another account's buses.
+        let other = consumer_policy(
+            &["arn:aws:events:us-east-1:999999999999:rule/trailrelay-identity/*"],
+            "*",
+        );
+        let f = consumer_bus_policy(
+            "444455556666",
+            "b",
+            Some(&other),
+            "123456789012",
+            "trailrelay",
+        );
+        assert!(
+            f.status == Status::Fail && f.evidence.contains("999999999999"),
+            "{f:?}"
+        );
+        // Open to anyone.
+        let open = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents"}]});
+        let f = consumer_bus_policy(
+            "444455556666",
+            "b",
+            Some(&open.to_string()),
+            "123456789012",
+            "trailrelay",
+        );
+        assert!(
+            f.status == Status::Fail && f.evidence.contains("anyone"),
+            "{f:?}"
+        );
+        // No policy: nothing can deliver.
+        assert_eq!(
+            consumer_bus_policy("4", "b", None, "1", "trailrelay").status,
+            Status::Fail
+        );
+        let none = serde_json::json!({"Statement": []}).to_string();
+        let f = consumer_bus_policy("4", "b", Some(&none), "1", "trailrelay");
+        assert!(f.status == Status::Fail && f.evidence.contains("deliver nothing"));
     }
 }

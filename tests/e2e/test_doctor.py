@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from localaws import REGION, ROOT, SECURITY_ACCOUNT, Member, Moto, Organization, Relay, Template
+from localaws import REGION, ROOT, SECURITY_ACCOUNT, Consumer, Member, Moto, Organization, Relay, Template
 
 CLI = os.path.join(ROOT, "target", "debug", "trailrelay")
 
@@ -42,6 +42,12 @@ class Deployment:
             self.member_iam.put_role_policy(RoleName=self.forwarder, PolicyName=name, PolicyDocument=document)
         self._enricher()
         self.doctor_role = f"arn:aws:iam::{self.member_account}:role/trailrelay-doctor"
+        # A consumer account subscribed through consumer-account.yaml, with its doctor role.
+        self.consumer = Consumer(moto, "444455556666")
+        doctor = self.consumer.template.props("ConsumerDoctorRole")
+        moto.client("iam", "444455556666").create_role(
+            RoleName=doctor["RoleName"], AssumeRolePolicyDocument=json.dumps(doctor["AssumeRolePolicyDocument"]))
+        self.consumer_role = f"arn:aws:iam::444455556666:role/{doctor['RoleName']}"
         # No trail, no events: a logging multi-region trail where each
         # checked account can see it (the organization trail, in AWS).
         self.cloudtrail = {}
@@ -88,7 +94,7 @@ class Deployment:
         env.update({"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION})
         done = subprocess.run([CLI, "doctor", "--json", "--member-role-arn", self.doctor_role,
-                               "--member-regions", REGION],
+                               "--consumer-role-arn", self.consumer_role, "--member-regions", REGION],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
         findings = {f["id"]: f for f in json.loads(done.stdout)}
         return done.returncode, findings
@@ -126,6 +132,7 @@ def test_a_healthy_deployment_passes(deployment):
     assert {f"category-bus-policy-{c}" for c in
             ["identity", "network", "data", "compute", "audit", "governance", "other"]} <= passed
     assert {f"trail-{deployment.member_account}-{REGION}", f"trail-{SECURITY_ACCOUNT}-{REGION}"} <= passed
+    assert "consumer-bus-444455556666" in passed
     # What moto stores but never enforces (docs/aws-requirements.md): read and judged.
     assert {"key-grants", "dlq-encryption-ingest-dlq", "dlq-encryption-bus-dlq",
             "dlq-encryption-account-sync-dlq", "dlq-encryption-path-check-dlq"} <= passed, sorted(passed)
@@ -301,3 +308,15 @@ def test_a_member_account_without_its_member_stack(deployment):
         assert "StackSet's deployment targets" in f["fix"], f
     finally:
         deployment.member = Member(deployment.moto, deployment.member_account, deployment.relay.ingest_bus_arn)
+
+
+def test_a_consumer_bus_that_admits_another_accounts_rules(deployment):
+    events = deployment.consumer.events
+    good = deployment.consumer.bus_policy
+    bad = json.loads(json.dumps(good).replace(SECURITY_ACCOUNT, "999999999999"))
+    events.put_permission(EventBusName="trailrelay-consumer", Policy=json.dumps(bad))
+    try:
+        f = broken(deployment, "consumer-bus-444455556666", "999999999999")
+        assert "consumer-account.yaml" in f["fix"]
+    finally:
+        events.put_permission(EventBusName="trailrelay-consumer", Policy=json.dumps(good))

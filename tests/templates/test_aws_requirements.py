@@ -246,3 +246,24 @@ def test_a_subscription_the_security_account_owns_delivers_through_a_role_of_its
     every = Template("security-subscription.yaml", ACCOUNT,
                      {"SubscriptionName": "soc", "Category": "audit", "TargetArn": target})
     assert every.props("SubscriptionRule")["EventPattern"] == {"source": ["trailrelay"]}
+
+
+def test_a_consumer_bus_admits_only_the_rules_of_the_security_accounts_category_buses():
+    t = Template("consumer-account.yaml", "444455556666", {"SecurityAccountId": ACCOUNT})
+    [statement] = t.props("ConsumerBus")["Policy"]["Statement"]
+    assert statement["Action"] == "events:PutEvents" and statement["Principal"] == "*"
+    assert statement["Resource"] == "arn:aws:events:us-east-1:444455556666:event-bus/trailrelay-consumer"
+    assert sorted(statement["Condition"]["ArnLike"]["aws:SourceArn"]) == sorted(
+        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/trailrelay-{c}/*" for c in CATEGORIES)
+    rule = t.props("SubscriptionRule")
+    assert rule["EventBusName"] == BUS + "identity"
+    [target] = rule["Targets"]
+    assert target["Arn"] == "arn:aws:events:us-east-1:444455556666:event-bus/trailrelay-consumer"
+    assert "RoleArn" not in target, "a bus target needs no role from its creator"
+    doctor = t.props("ConsumerDoctorRole")
+    [trust] = doctor["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    [policy] = doctor["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [{
+        "Sid": "DescribeTheConsumerBusOnly", "Effect": "Allow", "Action": "events:DescribeEventBus",
+        "Resource": "arn:aws:events:us-east-1:444455556666:event-bus/trailrelay-consumer"}]
