@@ -78,7 +78,11 @@ pub fn paths(args: PathsArgs, out: &mut dyn Write) -> Result<(), CliError> {
         let store = DynamoPathStore::new(DynamoPathStore::client(&config), table);
         let records = store.list().await.map_err(CliError::Relay)?;
         let now = OffsetDateTime::now_utc();
-        let expected = expected_paths(&directory, &settings.paths.enrolled_regions);
+        let expected = expected_paths(
+            &directory,
+            &settings.paths.enrolled_regions,
+            &settings.paths.scope,
+        );
         let (statuses, _) = assess(
             &expected,
             &records,

@@ -36,6 +36,10 @@ pub struct AccountInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub joined_at: Option<String>,
     pub ou_path: Option<String>,
+    /// The account's organization path of ids, as `aws:PrincipalOrgPaths`
+    /// gives it (`o-.../r-.../ou-.../`), when account-sync could tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_path: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub environment: Option<String>,
     /// What account-sync could not read about this account, if anything.

@@ -23,6 +23,10 @@ pub struct PlacedAccount {
     /// OU names from the root down to the account's parent, the root first
     /// (its name is "Root").
     pub ou_names: Vec<String>,
+    /// The organization path of ids down to the account's parent, as
+    /// `aws:PrincipalOrgPaths` gives it (`o-.../r-.../ou-.../`), when the
+    /// organization's id is known.
+    pub org_path: Option<String>,
     pub tags: BTreeMap<String, String>,
     /// What could not be read (its tags, say); the rest is still listed.
     pub error: Option<String>,
@@ -106,6 +110,7 @@ pub fn snapshot(
                 state: a.state.clone(),
                 joined_at: a.joined_at.clone(),
                 ou_path: (!p.ou_names.is_empty()).then(|| p.ou_names.join("/")),
+                org_path: p.org_path.clone(),
                 environment: rule.environment(&p.tags, &p.ou_names),
                 tags: p.tags.clone(),
                 error: p.error.clone(),
@@ -209,6 +214,7 @@ mod tests {
                     joined_at: Some("2024-01-01T00:00:00Z".into()),
                 },
                 ou_names: ous(&["Root", "Workloads", "Prod"]),
+                org_path: Some("o-a/r-b/ou-b-w/ou-b-p/".into()),
                 tags: tags(&[("Owner", "payments")]),
                 error: None,
             },
@@ -218,6 +224,7 @@ mod tests {
                     ..OrgAccount::default()
                 },
                 ou_names: ous(&["Root"]),
+                org_path: None,
                 tags: tags(&[]),
                 error: Some("ListTagsForResource: AccessDenied".into()),
             },
@@ -227,6 +234,7 @@ mod tests {
         let d = Directory::from_json(&text, "snapshot").unwrap();
         let a = d.get("333333333333").unwrap();
         assert_eq!(a.ou_path.as_deref(), Some("Root/Workloads/Prod"));
+        assert_eq!(a.org_path.as_deref(), Some("o-a/r-b/ou-b-w/ou-b-p/"));
         assert_eq!(a.environment(), Some("prod"));
         assert_eq!(a.state.as_deref(), Some("ACTIVE"));
         assert_eq!(

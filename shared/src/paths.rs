@@ -272,11 +272,46 @@ pub fn is_expected(info: &AccountInfo) -> bool {
     }
 }
 
-/// The paths that should exist: expected accounts x enrolled regions.
-pub fn expected_paths(directory: &Directory, regions: &[String]) -> Vec<PathKey> {
+/// Which accounts the ingest bus admits (the template's OrganizationPaths,
+/// and the management account, which sits under the root and is admitted
+/// beside them), so that no path is expected that could never be heard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationScope {
+    /// `o-.../r-.../ou-.../*` patterns, as `aws:PrincipalOrgPaths` matches
+    /// them (`StringLike`); empty: the whole organization.
+    pub organization_paths: Vec<String>,
+    pub management_account: Option<String>,
+}
+
+impl OrganizationScope {
+    /// An account without an organization path (a static directory) is
+    /// taken to be in scope: expecting a path too many is loud, one too
+    /// few is silent.
+    pub fn includes(&self, account_id: &str, info: &AccountInfo) -> bool {
+        if self.organization_paths.is_empty()
+            || self.management_account.as_deref() == Some(account_id)
+        {
+            return true;
+        }
+        match info.org_path.as_deref() {
+            Some(path) => self
+                .organization_paths
+                .iter()
+                .any(|pattern| wildmatch::WildMatch::new(pattern).matches(path)),
+            None => true,
+        }
+    }
+}
+
+/// The paths that should exist: expected accounts (in scope) x enrolled regions.
+pub fn expected_paths(
+    directory: &Directory,
+    regions: &[String],
+    scope: &OrganizationScope,
+) -> Vec<PathKey> {
     let mut paths: Vec<PathKey> = directory
         .accounts()
-        .filter(|(_, info)| is_expected(info))
+        .filter(|(id, info)| is_expected(info) && scope.includes(id, info))
         .flat_map(|(id, _)| regions.iter().map(move |r| PathKey::new(id, r.as_str())))
         .collect();
     paths.sort();
@@ -523,7 +558,7 @@ mod tests {
 
     #[test]
     fn expected_paths_are_active_accounts_times_regions() {
-        let paths = expected_paths(&directory(), &regions());
+        let paths = expected_paths(&directory(), &regions(), &OrganizationScope::default());
         let accounts: Vec<&str> = paths.iter().map(|p| p.account.as_str()).collect();
         assert_eq!(paths.len(), 6);
         assert!(
@@ -535,7 +570,7 @@ mod tests {
     #[test]
     fn a_path_silent_past_the_threshold_is_reported_once_then_restored() {
         let d = directory();
-        let expected = expected_paths(&d, &regions());
+        let expected = expected_paths(&d, &regions(), &OrganizationScope::default());
         let mut records: Vec<PathRecord> = expected
             .iter()
             .map(|k| seen(&k.account, &k.region, 1, None))
@@ -566,7 +601,7 @@ mod tests {
     #[test]
     fn never_heard_from_is_silent_unless_the_account_just_joined() {
         let d = directory();
-        let expected = expected_paths(&d, &regions());
+        let expected = expected_paths(&d, &regions(), &OrganizationScope::default());
         let (statuses, changes) = assess(&expected, &[], &d, NOW, THRESHOLD);
         let state = |account: &str| {
             statuses
@@ -582,7 +617,7 @@ mod tests {
     #[test]
     fn a_suspended_accounts_silent_mark_is_dropped_without_an_event() {
         let d = directory();
-        let expected = expected_paths(&d, &regions());
+        let expected = expected_paths(&d, &regions(), &OrganizationScope::default());
         let records = vec![seen("333333333333", "eu-west-1", 60, Some(40))];
         let (statuses, changes) = assess(&expected, &records, &d, NOW, THRESHOLD);
         let dropped = Change::Dropped {
@@ -653,6 +688,30 @@ mod tests {
             heartbeat_path(Some("111111111111"), Some("EU WEST"), None),
             None
         );
+    }
+
+    #[test]
+    fn organization_paths_narrow_the_expected_accounts_but_never_the_management_account() {
+        let info = |path: Option<&str>| AccountInfo {
+            status: Some("ACTIVE".into()),
+            org_path: path.map(str::to_owned),
+            ..AccountInfo::default()
+        };
+        let scope = OrganizationScope {
+            organization_paths: vec!["o-a/r-b/ou-b-workloads/*".into()],
+            management_account: Some("111111111111".into()),
+        };
+        assert!(scope.includes(
+            "222222222222",
+            &info(Some("o-a/r-b/ou-b-workloads/ou-b-prod/"))
+        ));
+        assert!(!scope.includes("333333333333", &info(Some("o-a/r-b/ou-b-sandbox/"))));
+        // Under the root, outside every path, but admitted by the template.
+        assert!(scope.includes("111111111111", &info(Some("o-a/r-b/"))));
+        // A directory that does not say: expected.
+        assert!(scope.includes("444444444444", &info(None)));
+        assert!(OrganizationScope::default()
+            .includes("333333333333", &info(Some("o-a/r-b/ou-b-sandbox/"))));
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub const ENV_RELAY_KEY_ARN: &str = "TRAILRELAY_RELAY_KEY_ARN";
 pub const ENV_PATHS_TABLE: &str = "TRAILRELAY_PATHS_TABLE";
 /// The regions every member account is enrolled in, comma-separated.
 pub const ENV_ENROLLED_REGIONS: &str = "TRAILRELAY_ENROLLED_REGIONS";
+/// The template's OrganizationPaths (comma-separated), when it narrows the ingest bus.
+pub const ENV_ORGANIZATION_PATHS: &str = "TRAILRELAY_ORGANIZATION_PATHS";
+/// The organization's management account, admitted even outside OrganizationPaths.
+pub const ENV_MANAGEMENT_ACCOUNT_ID: &str = "TRAILRELAY_MANAGEMENT_ACCOUNT_ID";
 pub const ENV_SILENCE_THRESHOLD_SECS: &str = "TRAILRELAY_SILENCE_THRESHOLD_SECS";
 pub const DEFAULT_SILENCE_THRESHOLD: Duration = Duration::from_secs(15 * 60);
 /// How often one container writes one path's last-seen time at most.
@@ -143,6 +147,8 @@ pub struct PathSettings {
     pub silence_threshold: Duration,
     /// A path's last-seen time is written at most this often.
     pub write_interval: Duration,
+    /// Which accounts the ingest bus admits, so which are expected to send.
+    pub scope: crate::paths::OrganizationScope,
 }
 
 impl Default for PathSettings {
@@ -152,6 +158,7 @@ impl Default for PathSettings {
             enrolled_regions: Vec::new(),
             silence_threshold: DEFAULT_SILENCE_THRESHOLD,
             write_interval: crate::paths::MIN_WRITE_INTERVAL,
+            scope: crate::paths::OrganizationScope::default(),
         }
     }
 }
@@ -223,6 +230,16 @@ impl Settings {
                 .filter(|r| !r.is_empty())
                 .collect();
         }
+        if let Some(list) = get(ENV_ORGANIZATION_PATHS) {
+            s.paths.scope.organization_paths = list
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
+        }
+        s.paths.scope.management_account = get(ENV_MANAGEMENT_ACCOUNT_ID)
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty());
         if let Some(v) = get(ENV_SILENCE_THRESHOLD_SECS) {
             s.paths.silence_threshold =
                 Duration::from_secs(number(ENV_SILENCE_THRESHOLD_SECS, &v)?);
@@ -378,9 +395,22 @@ mod tests {
             ("TRAILRELAY_NAME_PREFIX", "sec"),
             ("TRAILRELAY_ENROLLED_REGIONS", " eu-west-1, us-east-1,"),
             ("TRAILRELAY_SILENCE_THRESHOLD_SECS", "60"),
+            (
+                "TRAILRELAY_ORGANIZATION_PATHS",
+                "o-a/r-b/ou-c/*, o-a/r-b/ou-d/*",
+            ),
+            ("TRAILRELAY_MANAGEMENT_ACCOUNT_ID", "111111111111"),
         ])
         .unwrap();
         assert_eq!(s.paths.enrolled_regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(
+            s.paths.scope.organization_paths,
+            ["o-a/r-b/ou-c/*", "o-a/r-b/ou-d/*"]
+        );
+        assert_eq!(
+            s.paths.scope.management_account.as_deref(),
+            Some("111111111111")
+        );
         assert_eq!(s.paths.silence_threshold, Duration::from_secs(60));
         assert_eq!(s.names, RelayNames::with_prefix("sec"));
         assert_eq!(

@@ -199,6 +199,10 @@ def test_the_snapshot_in_s3_is_the_organization(local, samples):
     assert dev["name"] == "payments-dev" and dev["ouPath"] == "Root/Workloads/Dev"
     assert dev["tags"] == {"Owner": "payments", "Environment": "dev"} and dev["environment"] == "dev"
     assert dev["status"] == "ACTIVE" and dev["state"] == "ACTIVE"
+    # The path of ids, as aws:PrincipalOrgPaths gives it: organization, root, Workloads, Dev.
+    org = local.moto.client("organizations").describe_organization()["Organization"]["Id"]
+    root = local.moto.client("organizations").list_roots()["Roots"][0]["Id"]
+    assert dev["orgPath"].startswith(f"{org}/{root}/ou-") and dev["orgPath"].count("/") == 4, dev["orgPath"]
     sandbox = doc["accounts"][ids["555555555555"]]
     assert sandbox["tags"] == {} and sandbox["environment"] == "sandbox", "untagged: from the OU name"
 

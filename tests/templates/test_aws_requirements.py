@@ -24,6 +24,9 @@ CATEGORIES = ["identity", "network", "data", "compute", "audit", "governance", "
 BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/trailrelay-"
 
 
+SECURITY_DOC = Template("template.yaml", ACCOUNT, {"OrganizationId": "o-exampleorgid"}).doc
+
+
 def security(**parameters):
     return Template("template.yaml", ACCOUNT, {"OrganizationId": "o-exampleorgid", **parameters})
 
@@ -128,10 +131,11 @@ def test_the_key_lets_eventbridge_write_only_to_the_queue_still_under_it():
 
 # --- who may put on the ingest bus ------------------------------------------------------
 
-@pytest.mark.parametrize("parameters", [{}, {"OrganizationPaths": ["o-exampleorgid/r-ab12/ou-ab12-11111111/*"]}])
+@pytest.mark.parametrize("parameters", [{}, {"OrganizationPaths": ["o-exampleorgid/r-ab12/ou-ab12-11111111/*"],
+                                             "ManagementAccountId": "111111111111"}])
 def test_only_forward_rules_through_forwarder_roles_may_put_on_the_ingest_bus(parameters):
     t = security(**parameters)
-    [s] = t.props("IngestBus")["Policy"]["Statement"]
+    [s] = [s for s in t.props("IngestBus")["Policy"]["Statement"] if s["Sid"] == "OrganizationForwardRulesOnly"]
     assert s["Effect"] == "Allow" and s["Action"] == "events:PutEvents"
     c = s["Condition"]
     assert c["StringEquals"] == {"aws:PrincipalOrgID": "o-exampleorgid"}
@@ -267,3 +271,27 @@ def test_a_consumer_bus_admits_only_the_rules_of_the_security_accounts_category_
     assert policy["PolicyDocument"]["Statement"] == [{
         "Sid": "DescribeTheConsumerBusOnly", "Effect": "Allow", "Action": "events:DescribeEventBus",
         "Resource": "arn:aws:events:us-east-1:444455556666:event-bus/trailrelay-consumer"}]
+
+
+def test_organization_paths_keep_the_management_account_forwarding_and_the_path_check_in_step():
+    paths = ["o-exampleorgid/r-ab12/ou-ab12-11111111/*", "o-exampleorgid/r-ab12/ou-ab12-22222222/*"]
+    t = security(OrganizationPaths=paths, ManagementAccountId="111111111111")
+    statements = {s["Sid"]: s for s in t.props("IngestBus")["Policy"]["Statement"]}
+    narrowed = statements["OrganizationForwardRulesOnly"]["Condition"]
+    assert narrowed["ForAnyValue:StringLike"] == {"aws:PrincipalOrgPaths": paths}
+    # The management account sits under the root, outside every OU path.
+    management = statements["ManagementAccountForwardRulesOnly"]["Condition"]
+    assert management["StringEquals"] == {"aws:PrincipalOrgID": "o-exampleorgid", "aws:PrincipalAccount": "111111111111"}
+    assert management["ArnLike"] == {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/trailrelay-forwarder",
+                                     "aws:SourceArn": "arn:aws:events:*:111111111111:rule/trailrelay-forward"}
+    # The path check expects exactly the accounts the bus admits.
+    env = t.props("PathCheck")["Environment"]["Variables"]
+    assert env["TRAILRELAY_ORGANIZATION_PATHS"] == ",".join(paths)
+    assert env["TRAILRELAY_MANAGEMENT_ACCOUNT_ID"] == "111111111111"
+    # Without OrganizationPaths: one statement, the whole organization expected.
+    plain = security()
+    assert [s["Sid"] for s in plain.props("IngestBus")["Policy"]["Statement"]] == ["OrganizationForwardRulesOnly"]
+    assert "TRAILRELAY_ORGANIZATION_PATHS" not in plain.props("PathCheck")["Environment"]["Variables"]
+    # CloudFormation refuses OrganizationPaths without the management account.
+    rule = SECURITY_DOC["Rules"]["ManagementAccountIsNamedWithOrganizationPaths"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ManagementAccountId"}, ""]}]}

@@ -88,9 +88,17 @@ impl Organizations for OrganizationsApi {
         while let Some(page) = pages.next().await {
             count(&self.calls.list_roots);
             let page = page.map_err(|e| classify("ListRoots", e))?;
-            out.extend(page.roots().iter().map(|r| Node {
-                id: r.id().unwrap_or_default().to_owned(),
-                name: r.name().unwrap_or("Root").to_owned(),
+            out.extend(page.roots().iter().map(|r| {
+                Node {
+                    id: r.id().unwrap_or_default().to_owned(),
+                    name: r.name().unwrap_or("Root").to_owned(),
+                    // arn:aws:organizations::<management>:root/o-.../r-...
+                    organization_id: r
+                        .arn()
+                        .and_then(|arn| arn.split('/').nth(1))
+                        .filter(|o| o.starts_with("o-"))
+                        .map(str::to_owned),
+                }
             }));
         }
         Ok(out)
@@ -110,6 +118,7 @@ impl Organizations for OrganizationsApi {
             out.extend(page.organizational_units().iter().map(|ou| Node {
                 id: ou.id().unwrap_or_default().to_owned(),
                 name: ou.name().unwrap_or_default().to_owned(),
+                organization_id: None,
             }));
         }
         Ok(out)

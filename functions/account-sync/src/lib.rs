@@ -25,11 +25,21 @@ pub enum SyncError {
     Setting { name: &'static str, reason: String },
 }
 
-/// An OU or root: its id and name.
+/// An OU or root: its id and name; a root also its organization's id (from
+/// its ARN), with which the accounts' organization paths begin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub id: String,
     pub name: String,
+    pub organization_id: Option<String>,
+}
+
+/// A place in the tree: the OU names and the organization path of ids
+/// (`o-.../r-.../ou-.../`, the form of `aws:PrincipalOrgPaths`) down to it.
+#[derive(Debug, Clone)]
+struct Place {
+    names: Vec<String>,
+    ids: Option<String>,
 }
 
 /// What account-sync needs of AWS Organizations; implementations page
@@ -128,26 +138,33 @@ pub async fn read_organization<O: Organizations>(
     let policy = &settings.retry;
     let mut throttled = 0;
     let roots = retrying(policy, &mut throttled, || org.roots()).await?;
-    let mut pending: Vec<(Node, Vec<String>)> = roots
+    let mut pending: Vec<(Node, Place)> = roots
         .into_iter()
-        .map(|r| (r.clone(), vec![r.name]))
+        .map(|r| {
+            let place = Place {
+                names: vec![r.name.clone()],
+                ids: r.organization_id.as_ref().map(|o| format!("{o}/{}/", r.id)),
+            };
+            (r, place)
+        })
         .collect();
-    let mut placed: Vec<(OrgAccount, Vec<String>)> = Vec::new();
+    let mut placed: Vec<(OrgAccount, Place)> = Vec::new();
     let mut ous = 0;
-    while let Some((node, path)) = pending.pop() {
+    while let Some((node, place)) = pending.pop() {
         let accounts = retrying(policy, &mut throttled, || org.accounts_in(&node.id)).await?;
-        placed.extend(accounts.into_iter().map(|a| (a, path.clone())));
+        placed.extend(accounts.into_iter().map(|a| (a, place.clone())));
         for child in retrying(policy, &mut throttled, || org.child_ous(&node.id)).await? {
             ous += 1;
-            let mut child_path = path.clone();
-            child_path.push(child.name.clone());
-            pending.push((child, child_path));
+            let mut child_place = place.clone();
+            child_place.names.push(child.name.clone());
+            child_place.ids = place.ids.as_ref().map(|ids| format!("{ids}{}/", child.id));
+            pending.push((child, child_place));
         }
     }
 
     // One account whose tags cannot be read is listed without them.
     let tagged: Vec<(PlacedAccount, usize)> = stream::iter(placed)
-        .map(|(account, ou_names)| async move {
+        .map(|(account, Place { names: ou_names, ids: org_path })| async move {
             let mut throttled = 0;
             let tags = retrying(policy, &mut throttled, || org.tags_of(&account.id)).await;
             let (tags, error) = match tags {
@@ -157,7 +174,7 @@ pub async fn read_organization<O: Organizations>(
                     (BTreeMap::new(), Some(format!("ListTagsForResource: {e}")))
                 }
             };
-            (PlacedAccount { account, ou_names, tags, error }, throttled)
+            (PlacedAccount { account, ou_names, org_path, tags, error }, throttled)
         })
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
@@ -229,6 +246,7 @@ mod tests {
         Node {
             id: id.into(),
             name: name.into(),
+            organization_id: None,
         }
     }
 
@@ -280,7 +298,10 @@ mod tests {
 
     impl Organizations for FakeOrg {
         async fn roots(&self) -> Result<Vec<Node>, SyncError> {
-            self.answer(vec![node("r-root", "Root")])
+            self.answer(vec![Node {
+                organization_id: Some("o-exampleorg".into()),
+                ..node("r-root", "Root")
+            }])
         }
         async fn child_ous(&self, parent: &str) -> Result<Vec<Node>, SyncError> {
             self.answer(self.ous.get(parent).cloned().unwrap_or_default())
@@ -328,6 +349,17 @@ mod tests {
         let d = Directory::from_json(std::str::from_utf8(&puts[1].1).unwrap(), "latest").unwrap();
         let prod = d.get("333333333333").unwrap();
         assert_eq!(prod.ou_path.as_deref(), Some("Root/Workloads/Prod"));
+        // The ids, as aws:PrincipalOrgPaths gives them.
+        let ou_ids = prod.org_path.as_deref().unwrap();
+        assert!(
+            ou_ids.starts_with("o-exampleorg/r-root/") && ou_ids.ends_with('/'),
+            "{ou_ids}"
+        );
+        assert_eq!(
+            ou_ids.matches('/').count(),
+            4,
+            "org, root, Workloads, Prod: {ou_ids}"
+        );
         assert_eq!(prod.environment(), Some("prod"));
         assert_eq!(prod.tags.get("Owner").map(String::as_str), Some("payments"));
         assert_eq!(d.get("444444444444").unwrap().environment(), Some("dev"));
@@ -339,6 +371,10 @@ mod tests {
         assert_eq!(
             d.get("111111111111").unwrap().ou_path.as_deref(),
             Some("Root")
+        );
+        assert_eq!(
+            d.get("111111111111").unwrap().org_path.as_deref(),
+            Some("o-exampleorg/r-root/")
         );
         assert_eq!(d.generated_at(), Some("2026-11-26T10:00:00Z"));
     }

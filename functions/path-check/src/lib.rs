@@ -92,7 +92,7 @@ impl<S: PathStore, P: Publisher> PathCheck<S, P> {
             return Err(CheckError::NoRegions);
         }
         let threshold = paths.silence_threshold;
-        let expected = expected_paths(directory, &paths.enrolled_regions);
+        let expected = expected_paths(directory, &paths.enrolled_regions, &paths.scope);
         let records = self.store.list().await.map_err(CheckError::Store)?;
         let (statuses, changes) = assess(&expected, &records, directory, now, threshold);
 
