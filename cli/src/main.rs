@@ -22,7 +22,10 @@ use trailrelay_shared::{Category, Prepared, ReceivedAt, Relay, Settings};
 #[command(
     name = "trailrelay",
     version,
-    about = "CloudTrail relay: classify, enrich and route events offline"
+    about = "CloudTrail relay: route, explain and check events offline; check a deployment in AWS",
+    long_about = "CloudTrail relay. route, explain, schema, pattern and check-template read files \
+and write to stdout, offline. send-test-event, doctor and paths read (and send-test-event \
+writes) a deployment through the AWS APIs, with the standard credential chain."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,25 +34,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write one PutEvents request entry (JSON) per input event, in input order.
+    /// Offline: read events (a file or stdin) and write one PutEvents request
+    /// entry (JSON) per event to stdout, in input order.
     Route(Inputs),
-    /// Say, per event, its category, rule, signals, account and bus; then a summary.
+    /// Offline: read events and say, per event, its category, rule, signals,
+    /// account and bus, then a summary (stdout).
     Explain(Inputs),
-    /// Print the JSON Schema of the `enrichment` object.
+    /// Offline: write the JSON Schema of the `enrichment` object to stdout.
     Schema,
-    /// Check that a SAM template's buses, enricher environment and role agree with the categories.
-    /// Rewrite event patterns written for raw CloudTrail events.
+    /// Offline: rewrite event patterns written for raw CloudTrail events.
     #[command(subcommand)]
     Pattern(PatternCommand),
-    /// Prove the path end to end: put a test event on the control source and
-    /// wait until it arrives on its category bus (exit status 1 if it does not).
+    /// AWS: prove the path end to end. Makes a temporary rule and queue on the
+    /// identity bus, puts a test event on a default bus (this account's or a
+    /// member's), waits until it arrives, removes what it made; exit status 1
+    /// if it does not arrive.
     SendTestEvent(send_test::SendTestArgs),
-    /// Check a deployment's permission layers, from the member accounts' rules
-    /// to the category buses; exit status 1 when any check fails.
+    /// AWS, read only: check a deployment's permission layers, from the member
+    /// accounts' trails, rules and roles to the category buses and the key;
+    /// a table (or --json) on stdout, exit status 1 when any check fails.
     Doctor(doctor::DoctorArgs),
-    /// List every expected forwarding path (active account x enrolled region)
-    /// with when it was last heard from and whether it is silent.
+    /// AWS, read only: list every expected forwarding path (active account x
+    /// enrolled region) with when it was last heard from and whether it is
+    /// silent (the paths table, the directory in S3).
     Paths(paths::PathsArgs),
+    /// Offline: read a SAM template and check that its buses, the enricher's
+    /// environment and role agree with the categories; exit status 1 if not.
     CheckTemplate {
         /// The security account's SAM template.
         #[arg(value_name = "FILE", default_value = "template.yaml")]
@@ -59,9 +69,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PatternCommand {
-    /// Rewrite a pattern for raw CloudTrail events (`source: aws.iam`,
-    /// `account`, `region`) into its equivalent on the category buses, and
-    /// say which buses carry what it matches.
+    /// Read a pattern written for raw CloudTrail events (`source: aws.iam`,
+    /// `account`, `region`; a file or stdin) and write its equivalent on the
+    /// category buses, and which buses carry what it matches, to stdout.
     Translate {
         /// The rule table (TOML); default: TRAILRELAY_RULES_FILE, else the embedded table.
         #[arg(long, value_name = "FILE")]

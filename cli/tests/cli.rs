@@ -283,3 +283,27 @@ fn pattern_translate_rewrites_a_cloudtrail_pattern_for_the_category_buses() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("JSON object"), "{}", stderr(&bad));
 }
+
+#[test]
+fn every_command_says_in_its_help_what_it_reads_and_whether_it_calls_aws() {
+    let top = stdout(&trailrelay(&["--help"], None));
+    assert!(top.contains("offline") && top.contains("AWS APIs"), "{top}");
+    let offline = ["route", "explain", "schema", "pattern", "check-template"];
+    let aws = ["send-test-event", "doctor", "paths"];
+    let mut abouts = Vec::new();
+    for command in offline.iter().chain(&aws) {
+        let help = stdout(&trailrelay(&[command, "--help"], None));
+        let about = help.lines().next().unwrap_or_default().to_owned();
+        if offline.contains(command) {
+            assert!(about.starts_with("Offline:"), "{command}: {about}");
+        } else {
+            assert!(about.starts_with("AWS"), "{command}: {about}");
+        }
+        abouts.push(about);
+    }
+    // No command borrows another's description.
+    let mut unique = abouts.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), abouts.len(), "{abouts:#?}");
+}
