@@ -6,8 +6,9 @@
 
 mod aws;
 mod doctor;
+mod finding;
 mod paths;
-mod requirements;
+mod pattern;
 mod send_test;
 mod template;
 
@@ -183,8 +184,8 @@ fn translate_pattern(
     };
     let pattern: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("the pattern is not JSON: {e}")))?;
-    let translated = trailrelay_shared::pattern::translate(&pattern, relay.rules(), &source)
-        .map_err(CliError::Usage)?;
+    let translated =
+        pattern::translate(&pattern, relay.rules(), &source).map_err(CliError::Usage)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     serde_json::to_writer_pretty(&mut out, &translated).map_err(|e| CliError::Output(e.into()))?;
@@ -358,10 +359,18 @@ fn check_template(path: &std::path::Path) -> Result<(), CliError> {
     })?;
     let mut out = io::stdout().lock();
     for f in &findings {
-        let mark = if f.ok { "ok  " } else { "FAIL" };
-        writeln!(out, "{mark} {}: {}", f.check, f.detail).map_err(CliError::Output)?;
+        let mark = if f.status == finding::Status::Pass {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        writeln!(out, "{mark} {}: {}", f.id, f.evidence).map_err(CliError::Output)?;
     }
-    match findings.iter().filter(|f| !f.ok).count() {
+    match findings
+        .iter()
+        .filter(|f| finding::any_failed(std::slice::from_ref(f)))
+        .count()
+    {
         0 => Ok(()),
         failed => Err(CliError::TemplateDisagrees {
             path: shown,

@@ -2,33 +2,22 @@
 //! and the category list must agree, or events go to a bus nobody built (or
 //! nobody may publish to).
 
+use crate::finding::Finding;
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::BTreeSet;
 use trailrelay_shared::settings::{bus_variable, DEFAULT_CONTROL_SOURCE, DEFAULT_SOURCE};
 use trailrelay_shared::Category;
 
-/// One thing checked, and whether it held.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub ok: bool,
-    pub check: &'static str,
-    pub detail: String,
-}
-
-impl Finding {
-    fn new(check: &'static str, problems: Vec<String>, fine: String) -> Finding {
-        match problems.is_empty() {
-            true => Finding {
-                ok: true,
-                check,
-                detail: fine,
-            },
-            false => Finding {
-                ok: false,
-                check,
-                detail: problems.join("; "),
-            },
-        }
+/// One thing checked: passes with `fine`, or fails with every problem.
+fn finding(check: &'static str, problems: Vec<String>, fine: String) -> Finding {
+    if problems.is_empty() {
+        Finding::pass(check, fine)
+    } else {
+        Finding::fail(
+            check,
+            problems.join("; "),
+            "make the template's buses, enricher environment and role name each category's own bus",
+        )
     }
 }
 
@@ -131,7 +120,7 @@ pub fn check(text: &str) -> Result<Vec<Finding>, serde_yaml_ng::Error> {
     for extra in built.difference(&expected) {
         problems.push(format!("bus {extra:?} is not a category the relay knows"));
     }
-    findings.push(Finding::new(
+    findings.push(finding(
         "category buses",
         problems,
         format!("one bus per category: {}", join(&expected)),
@@ -166,7 +155,7 @@ pub fn check(text: &str) -> Result<Vec<Finding>, serde_yaml_ng::Error> {
             }
         }
     }
-    findings.push(Finding::new(
+    findings.push(finding(
         "enricher environment",
         problems,
         "TRAILRELAY_BUS_* name each category's own bus".to_owned(),
@@ -231,7 +220,7 @@ pub fn check(text: &str) -> Result<Vec<Finding>, serde_yaml_ng::Error> {
     for extra in allowed.difference(&expected) {
         problems.push(format!("the role may put events on the {extra:?} bus"));
     }
-    findings.push(Finding::new(
+    findings.push(finding(
         "enricher role",
         problems,
         "events:PutEvents on exactly the category buses".to_owned(),
@@ -257,7 +246,7 @@ pub fn check(text: &str) -> Result<Vec<Finding>, serde_yaml_ng::Error> {
             "ControlSource defaults to {control:?}, the relay to {DEFAULT_CONTROL_SOURCE:?}"
         ));
     }
-    findings.push(Finding::new(
+    findings.push(finding(
         "sources",
         problems,
         format!("output source {DEFAULT_SOURCE:?}, control source {DEFAULT_CONTROL_SOURCE:?}"),
@@ -268,11 +257,16 @@ pub fn check(text: &str) -> Result<Vec<Finding>, serde_yaml_ng::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Status;
 
     const TEMPLATE: &str = include_str!("../../template.yaml");
 
     fn failures(text: &str) -> Vec<Finding> {
-        check(text).unwrap().into_iter().filter(|f| !f.ok).collect()
+        check(text)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.status != Status::Pass)
+            .collect()
     }
 
     #[test]

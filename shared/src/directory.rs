@@ -4,7 +4,6 @@
 //! {"<12-digit id>": {name, email, status, ouPath, tags, environment}}}`.
 //! `config/accounts.json` is a sample and the embedded default.
 
-use crate::enrich::AccountContext;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -57,6 +56,39 @@ impl AccountInfo {
 }
 
 /// The document itself, as account-sync writes it and the relay reads it.
+/// An account's context as the enrichment carries it (`enrichment.account`,
+/// `actor.account`): the wire form of `enrich::AccountContext`, whose schema
+/// is derived there (a test holds the two together). The directory renders
+/// it once per listed account, so the per-event path copies text.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountFields<'a> {
+    pub id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub ou_path: Option<&'a str>,
+    pub tags: &'a BTreeMap<String, String>,
+    pub environment: Option<&'a str>,
+    pub known: bool,
+}
+
+impl<'a> AccountFields<'a> {
+    /// A listed account's context.
+    pub fn of_listed(id: &'a str, info: &'a AccountInfo) -> AccountFields<'a> {
+        AccountFields {
+            id: Some(id),
+            name: info.name.as_deref(),
+            email: info.email.as_deref(),
+            status: info.status.as_deref(),
+            ou_path: info.ou_path.as_deref(),
+            tags: &info.tags,
+            environment: info.environment(),
+            known: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryFile {
@@ -103,7 +135,7 @@ impl Directory {
             .accounts
             .into_iter()
             .map(|(id, info)| {
-                let context = AccountContext::of_listed(&id, &info);
+                let context = AccountFields::of_listed(&id, &info);
                 let context_json = serde_json::value::to_raw_value(&context)
                     .map_err(|e| fail(format!("account {id} cannot be rendered: {e}")))?;
                 Ok((id, Listed { info, context_json }))

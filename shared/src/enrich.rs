@@ -1,6 +1,6 @@
 //! The `enrichment` object added to every record, and the signals in it.
 
-use crate::directory::{AccountInfo, Directory};
+use crate::directory::{AccountFields, AccountInfo, Directory};
 use crate::event::{Record, UserIdentity};
 use crate::rules::Category;
 use schemars::JsonSchema;
@@ -63,21 +63,6 @@ pub struct AccountContext<'a> {
     /// This very context as the directory rendered it, for a listed account.
     #[schemars(skip)]
     pub rendered: Option<&'a RawValue>,
-}
-
-/// The serialized form of [`AccountContext`] (its schema is derived from
-/// the context itself, and a test holds the two together).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AccountFields<'a> {
-    id: Option<&'a str>,
-    name: Option<&'a str>,
-    email: Option<&'a str>,
-    status: Option<&'a str>,
-    ou_path: Option<&'a str>,
-    tags: &'a BTreeMap<String, String>,
-    environment: Option<&'a str>,
-    known: bool,
 }
 
 impl Serialize for AccountContext<'_> {

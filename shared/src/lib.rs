@@ -11,7 +11,6 @@
 //! - [`metrics`]: embedded-metric-format counts
 
 pub mod directory;
-pub mod doctor;
 pub mod enrich;
 pub mod entry;
 pub mod error;
@@ -21,7 +20,6 @@ pub mod logging;
 pub mod metrics;
 pub mod orgs;
 pub mod paths;
-pub mod pattern;
 pub mod publish;
 pub mod relay;
 pub mod rules;

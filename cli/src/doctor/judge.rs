@@ -1,90 +1,10 @@
 //! `trailrelay doctor`'s judgements: each check takes what was read from a
 //! deployment (policies, rules, roles, queues, as plain data) and gives one
 //! named finding with its evidence and, unless it passed, the fix. Reading
-//! the deployment is the CLI's business; nothing here calls AWS.
+//! the deployment is `doctor`'s (mod.rs); nothing here calls AWS.
 
-use serde::Serialize;
+use crate::finding::Finding;
 use serde_json::Value;
-use std::fmt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pass,
-    /// Works, but not as it should be.
-    Warn,
-    Fail,
-    /// The API needed is not available (an emulator, a missing permission).
-    CouldNotCheck,
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
-            Status::CouldNotCheck => "could not check",
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable id, e.g. `ingest-bus-policy`.
-    pub id: String,
-    pub status: Status,
-    /// What was seen.
-    pub evidence: String,
-    /// What to do, for anything but a pass.
-    pub fix: Option<String>,
-}
-
-impl Finding {
-    fn new(id: impl Into<String>, status: Status, evidence: impl Into<String>) -> Finding {
-        Finding {
-            id: id.into(),
-            status,
-            evidence: evidence.into(),
-            fix: None,
-        }
-    }
-
-    pub fn pass(id: impl Into<String>, evidence: impl Into<String>) -> Finding {
-        Finding::new(id, Status::Pass, evidence)
-    }
-
-    pub fn fail(
-        id: impl Into<String>,
-        evidence: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Finding {
-        Finding {
-            fix: Some(fix.into()),
-            ..Finding::new(id, Status::Fail, evidence)
-        }
-    }
-
-    pub fn warn(
-        id: impl Into<String>,
-        evidence: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Finding {
-        Finding {
-            fix: Some(fix.into()),
-            ..Finding::new(id, Status::Warn, evidence)
-        }
-    }
-
-    pub fn could_not_check(id: impl Into<String>, why: impl Into<String>) -> Finding {
-        Finding::new(id, Status::CouldNotCheck, why)
-    }
-}
-
-/// Any finding failed: the doctor exits non-zero.
-pub fn any_failed(findings: &[Finding]) -> bool {
-    findings.iter().any(|f| f.status == Status::Fail)
-}
 
 /// One statement of a resource policy, as far as the checks look.
 #[derive(Debug)]
@@ -709,6 +629,7 @@ pub fn directory(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Status;
 
     const ORG: &str = "o-exampleorgid";
     const INGEST: &str = "arn:aws:events:us-east-1:222222222222:event-bus/trailrelay-ingest";

@@ -3,8 +3,8 @@
 //! policy grants, and whether the dead-letter queues survive a key failure.
 //! Pure: the doctor reads, these judge.
 
+use crate::finding::Finding;
 use serde_json::Value;
-use trailrelay_shared::doctor::Finding;
 
 pub const KEY_GRANTS: &str = "key-grants";
 
@@ -467,7 +467,7 @@ fn action_matches_events(granted: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trailrelay_shared::doctor::Status;
+    use crate::finding::Status;
 
     const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd";
 

@@ -5,11 +5,11 @@
 //! into its equivalent there, and says which category buses carry the
 //! events it matches.
 
-use crate::event::service_name;
-use crate::rules::{Category, Facts, RuleTable};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
+use trailrelay_shared::event::service_name;
+use trailrelay_shared::rules::{Category, Facts, RuleTable};
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Translated {

@@ -1,9 +1,8 @@
 //! `trailrelay doctor`: reads a deployment through the AWS APIs and judges
-//! it with `trailrelay_shared::doctor`. Every read that fails becomes a
+//! it with `judge`. Every read that fails becomes a
 //! finding (a missing resource fails; an API the endpoint lacks "could not
 //! check"), never a crash.
 
-use crate::requirements;
 use crate::CliError;
 use aws_config::SdkConfig;
 use std::collections::BTreeMap;
@@ -11,7 +10,11 @@ use std::io::Write;
 use std::time::Duration;
 use time::OffsetDateTime;
 use trailrelay_shared::directory::Directory;
-use trailrelay_shared::doctor::{self, any_failed, Finding, RuleFacts, Status, TargetFacts};
+mod judge;
+mod requirements;
+
+use crate::finding::{any_failed, Finding, Status};
+use judge::{RuleFacts, TargetFacts};
 use trailrelay_shared::settings::{
     bus_variable, Settings, ENV_DIRECTORY_BUCKET, ENV_DIRECTORY_KEY, ENV_RELAY_KEY_ARN,
 };
@@ -485,7 +488,7 @@ impl Reader<'_> {
             .as_deref()
             .and_then(arn_region_account)
             .unwrap_or_default();
-        findings.push(doctor::ingest_bus_policy(
+        findings.push(judge::ingest_bus_policy(
             &ingest_name,
             ingest.as_ref().and_then(|b| b.policy()),
             organization_id,
@@ -501,7 +504,7 @@ impl Reader<'_> {
             ),
             format!("arn:aws:sqs:{region}:{account}:{}", self.name("buffer")),
         ];
-        findings.push(doctor::ingest_rule(
+        findings.push(judge::ingest_rule(
             rule.as_ref(),
             &self.settings.source,
             &expected_targets,
@@ -532,7 +535,7 @@ impl Reader<'_> {
                     .map(|r| r.result());
                 answers.push((detail_type, answer));
             }
-            findings.push(doctor::pattern_matches(&rule_name, &answers));
+            findings.push(judge::pattern_matches(&rule_name, &answers));
         }
 
         for (id, queue) in [
@@ -541,7 +544,7 @@ impl Reader<'_> {
             ("bus-dlq", self.name("bus-dlq")),
         ] {
             let (waiting, codes) = read_dlq(&sqs, &queue).await;
-            findings.push(doctor::dead_letter_queue(id, &queue, waiting, &codes));
+            findings.push(judge::dead_letter_queue(id, &queue, waiting, &codes));
         }
 
         let enricher_role = format!("arn:aws:iam::{account}:role/{}", self.name("enricher"));
@@ -561,7 +564,7 @@ impl Reader<'_> {
                         bus_variable(category),
                         bus.arn().unwrap_or_default().to_owned(),
                     );
-                    findings.push(doctor::category_bus_policy(
+                    findings.push(judge::category_bus_policy(
                         category.as_str(),
                         &name,
                         bus.policy(),
@@ -626,7 +629,7 @@ impl Reader<'_> {
         let iam = aws_sdk_iam::Client::new(config);
         let enricher_policies = role_policies(&iam, &self.name("enricher")).await;
         let arns: Vec<String> = bus_arns.values().cloned().collect();
-        findings.push(doctor::enricher_role(
+        findings.push(judge::enricher_role(
             &self.name("enricher"),
             enricher_policies.as_deref(),
             &arns,
@@ -653,7 +656,7 @@ impl Reader<'_> {
     ) -> Finding {
         let Some(bucket) = environment.get(ENV_DIRECTORY_BUCKET) else {
             return Finding::could_not_check(
-                doctor::DIRECTORY,
+                judge::DIRECTORY,
                 "the enricher names no directory bucket",
             );
         };
@@ -685,7 +688,7 @@ impl Reader<'_> {
             .and_then(|t| {
                 OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
             });
-        doctor::directory(
+        judge::directory(
             &location,
             generated,
             OffsetDateTime::now_utc(),
@@ -725,7 +728,7 @@ impl Reader<'_> {
                     .map(policy_text)
             });
         let policies = role_policies(&iam, &forwarder).await.unwrap_or_default();
-        findings.push(doctor::member_role(
+        findings.push(judge::member_role(
             &account,
             &forwarder,
             trust.as_deref(),
@@ -820,7 +823,7 @@ impl Reader<'_> {
         let rule_name = self.name("forward");
         let events = aws_sdk_eventbridge::Client::new(config);
         let rule = read_rule(&events, &rule_name, "default").await;
-        let mut rule_finding = doctor::member_rule(
+        let mut rule_finding = judge::member_rule(
             account,
             region,
             rule.as_ref(),
@@ -865,7 +868,7 @@ impl Reader<'_> {
                 .await
                 .ok()
                 .map(|m| m.datapoints().iter().filter_map(|d| d.sum()).sum::<f64>());
-            findings.push(doctor::forward_failures(
+            findings.push(judge::forward_failures(
                 account,
                 region,
                 &rule_name,
