@@ -3,7 +3,7 @@
 //!
 //! - [`event`]: the tolerant input model; [`lenient`]: its field types
 //! - [`rules`]: the classification table
-//! - [`directory`]: the account directory; [`orgs`]: building it from AWS Organizations
+//! - [`directory`]: the account directory
 //! - [`enrich`]: the `enrichment` object and its signals
 //! - [`size`]: entry sizes and trimming
 //! - [`relay`]: the per-event path that ties them together
@@ -18,7 +18,6 @@ pub mod event;
 pub mod lenient;
 pub mod logging;
 pub mod metrics;
-pub mod orgs;
 pub mod paths;
 pub mod publish;
 pub mod relay;

@@ -1,11 +1,11 @@
 //! The real Organizations reader and S3 store, through the AWS SDK.
 
+use crate::orgs::OrgAccount;
 use crate::{Node, Organizations, SnapshotStore, SyncError};
 use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_organizations::primitives::DateTimeFormat;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use trailrelay_shared::orgs::OrgAccount;
 
 /// Calls made, per API: the cost of a sync, reported with it.
 #[derive(Debug, Default)]

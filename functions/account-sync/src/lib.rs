@@ -3,14 +3,13 @@
 //! reads. The AWS calls sit behind [`Organizations`] and [`SnapshotStore`].
 
 pub mod aws;
+pub mod orgs;
 
+use crate::orgs::{snapshot, snapshot_keys, EnvironmentRule, OrgAccount, PlacedAccount};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
-use trailrelay_shared::orgs::{
-    snapshot, snapshot_keys, EnvironmentRule, OrgAccount, PlacedAccount,
-};
 use trailrelay_shared::publish::backoff;
 use trailrelay_shared::settings::RetryPolicy;
 

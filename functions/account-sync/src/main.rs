@@ -4,8 +4,8 @@
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 use trailrelay_account_sync::aws::{OrganizationsApi, S3Store};
+use trailrelay_account_sync::orgs::EnvironmentRule;
 use trailrelay_account_sync::{sync, SyncError, SyncSettings};
-use trailrelay_shared::orgs::EnvironmentRule;
 
 const ENV_BUCKET: &str = "TRAILRELAY_DIRECTORY_BUCKET";
 const ENV_PREFIX: &str = "TRAILRELAY_DIRECTORY_PREFIX";

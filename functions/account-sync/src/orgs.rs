@@ -1,9 +1,9 @@
 //! Turning what AWS Organizations says into the account directory: OU paths
 //! of names, environments from a tag or the OU names. The calls themselves
-//! live in the account-sync function; this is the part worth testing alone.
+//! are `aws.rs`'s; this is the part worth testing alone.
 
-use crate::directory::{AccountInfo, DirectoryFile, FORMAT_VERSION};
 use std::collections::{BTreeMap, HashMap};
+use trailrelay_shared::directory::{AccountInfo, DirectoryFile, FORMAT_VERSION};
 
 /// An account as Organizations lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub fn snapshot_keys(prefix: &str, generated_at: &time::OffsetDateTime) -> (Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::Directory;
+    use trailrelay_shared::directory::Directory;
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
