@@ -19,7 +19,7 @@ TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 TEMPLATES := template.yaml member-account.yaml consumer-account.yaml security-subscription.yaml organization-guardrails.yaml
 
-.PHONY: all build test lint validate e2e soak demo explain bench schema tools sam-build lambda deploy clean
+.PHONY: all build check test lint validate e2e soak demo explain bench schema tools sam-build lambda deploy clean
 
 all: build
 
@@ -30,6 +30,14 @@ build:
 test: lint validate
 	$(CARGO) test --workspace --all-targets
 	$(MAKE) e2e
+
+## The contributor's loop (under a minute warm): formatting, lints, and every
+## Rust test with small property and fault sizes. `make test` runs the full
+## sizes, the template checks and the end-to-end suite.
+check:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	PROPTEST_CASES=64 TRAILRELAY_FAULT_SCALE=0.1 $(CARGO) test --workspace --all-targets -q
 
 ## End to end on this machine: moto for AWS, cargo lambda watch for Lambda (tests/e2e).
 e2e: $(VENV)/.installed

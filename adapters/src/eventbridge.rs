@@ -99,3 +99,201 @@ fn call_error(err: SdkError<PutEventsError, HttpResponse>) -> Error {
     let detail = aws_sdk_eventbridge::error::DisplayErrorContext(&err);
     Error::put_events(transient, format!("{code}: {detail}"))
 }
+
+/// A bus as `DescribeEventBus` gives it.
+#[derive(Debug, Clone, Default)]
+pub struct Bus {
+    pub arn: String,
+    pub policy: Option<String>,
+}
+
+/// A rule and its targets.
+#[derive(Debug, Clone, Default)]
+pub struct Rule {
+    pub name: String,
+    pub state: String,
+    pub event_pattern: Option<String>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub arn: String,
+    pub role_arn: Option<String>,
+    pub dead_letter_arn: Option<String>,
+}
+
+/// Buses and rules: what the doctor reads, what `send-test-event` makes.
+pub struct Buses {
+    client: Client,
+}
+
+impl Buses {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Buses {
+            client: Client::new(config),
+        }
+    }
+
+    pub async fn describe(&self, name: &str) -> Result<Bus, crate::Error> {
+        let bus = self
+            .client
+            .describe_event_bus()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| crate::Error::of("DescribeEventBus", e))?;
+        Ok(Bus {
+            arn: bus.arn().unwrap_or_default().to_owned(),
+            policy: bus.policy().map(str::to_owned),
+        })
+    }
+
+    /// The rule on `bus` and its targets (none when they cannot be listed).
+    pub async fn rule(&self, bus: &str, name: &str) -> Result<Rule, crate::Error> {
+        let rule = self
+            .client
+            .describe_rule()
+            .name(name)
+            .event_bus_name(bus)
+            .send()
+            .await
+            .map_err(|e| crate::Error::of("DescribeRule", e))?;
+        let targets = self
+            .client
+            .list_targets_by_rule()
+            .rule(name)
+            .event_bus_name(bus)
+            .send()
+            .await
+            .map(|t| t.targets().to_vec())
+            .unwrap_or_default();
+        Ok(Rule {
+            name: name.to_owned(),
+            state: rule
+                .state()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            event_pattern: rule.event_pattern().map(str::to_owned),
+            targets: targets
+                .iter()
+                .map(|t| Target {
+                    arn: t.arn().to_owned(),
+                    role_arn: t.role_arn().map(str::to_owned),
+                    dead_letter_arn: t
+                        .dead_letter_config()
+                        .and_then(|d| d.arn())
+                        .map(str::to_owned),
+                })
+                .collect(),
+        })
+    }
+
+    /// EventBridge's own answer: does `pattern` match `event`?
+    pub async fn test_pattern(&self, pattern: &str, event: &str) -> Result<bool, crate::Error> {
+        self.client
+            .test_event_pattern()
+            .event_pattern(pattern)
+            .event(event)
+            .send()
+            .await
+            .map(|r| r.result())
+            .map_err(|e| crate::Error::of("TestEventPattern", e))
+    }
+
+    /// A rule on `bus` with `pattern` and one target (no role): its ARN.
+    pub async fn put_rule_to(
+        &self,
+        bus: &str,
+        name: &str,
+        pattern: &str,
+        target_id: &str,
+        target_arn: &str,
+    ) -> Result<String, crate::Error> {
+        let rule_arn = self
+            .client
+            .put_rule()
+            .name(name)
+            .event_bus_name(bus)
+            .event_pattern(pattern)
+            .send()
+            .await
+            .map_err(|e| crate::Error::of("PutRule", e))?
+            .rule_arn()
+            .unwrap_or_default()
+            .to_owned();
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id(target_id)
+            .arn(target_arn)
+            .build()
+            .map_err(|e| crate::Error {
+                api: "PutTargets",
+                code: None,
+                detail: e.to_string(),
+            })?;
+        self.client
+            .put_targets()
+            .rule(name)
+            .event_bus_name(bus)
+            .targets(target)
+            .send()
+            .await
+            .map_err(|e| crate::Error::of("PutTargets", e))?;
+        Ok(rule_arn)
+    }
+
+    /// Removes the rule's target and the rule, as far as they exist.
+    pub async fn remove_rule(&self, bus: &str, name: &str, target_id: &str) {
+        let _ = self
+            .client
+            .remove_targets()
+            .rule(name)
+            .event_bus_name(bus)
+            .ids(target_id)
+            .send()
+            .await;
+        let _ = self
+            .client
+            .delete_rule()
+            .name(name)
+            .event_bus_name(bus)
+            .send()
+            .await;
+    }
+
+    /// Puts one event; a refused entry is an error with its code.
+    pub async fn put_one(
+        &self,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        detail: &str,
+    ) -> Result<(), crate::Error> {
+        let put = self
+            .client
+            .put_events()
+            .entries(
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(bus)
+                    .source(source)
+                    .detail_type(detail_type)
+                    .detail(detail)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| crate::Error::of("PutEvents", e))?;
+        match put.entries().iter().find(|e| e.error_code().is_some()) {
+            Some(refused) => Err(crate::Error {
+                api: "PutEvents",
+                code: refused.error_code().map(str::to_owned),
+                detail: format!(
+                    "the entry was refused: {}: {}",
+                    refused.error_code().unwrap_or_default(),
+                    refused.error_message().unwrap_or_default()
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -96,3 +96,47 @@ pub async fn read_directory(
         None => Directory::sample().map_err(|e| e.to_string()),
     }
 }
+
+/// One object's bytes.
+pub async fn get_object(
+    config: &aws_config::SdkConfig,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, crate::Error> {
+    let object = client(config)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| crate::Error::of("GetObject", e))?;
+    let bytes = object.body.collect().await.map_err(|e| crate::Error {
+        api: "GetObject",
+        code: None,
+        detail: format!("reading s3://{bucket}/{key}: {e}"),
+    })?;
+    Ok(bytes.into_bytes().to_vec())
+}
+
+/// Writes one JSON object.
+pub async fn put_json(
+    config: &aws_config::SdkConfig,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<(), crate::Error> {
+    client(config)
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(body.into())
+        .send()
+        .await
+        .map_err(|e| {
+            let mut error = crate::Error::of("PutObject", e);
+            error.detail = format!("s3://{bucket}/{key}: {}", error.detail);
+            error
+        })?;
+    Ok(())
+}

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use trailrelay_shared::event::service_name;
-use trailrelay_shared::rules::{Category, Facts, RuleTable};
+use trailrelay_shared::rules::{Facts, RuleTable};
+use trailrelay_shared::Category;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Translated {

@@ -11,6 +11,9 @@ use crate::CliError;
 use aws_config::SdkConfig;
 use std::io::Write;
 use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
+use trailrelay_aws::eventbridge::Buses;
+use trailrelay_aws::sqs::Queues;
 use trailrelay_shared::relay::TEST_EVENT;
 use trailrelay_shared::Settings;
 
@@ -39,7 +42,7 @@ struct Listener {
 
 pub fn send_test_event(args: SendTestArgs, out: &mut dyn Write) -> Result<bool, CliError> {
     let settings = Settings::from_env()?;
-    let prefix = crate::aws::name_prefix(args.prefix.as_deref());
+    let prefix = crate::aws::name_prefix(args.prefix.as_deref(), &settings);
     let runtime = crate::aws::runtime()?;
     runtime.block_on(async {
         let config = args.aws.config().await;
@@ -65,99 +68,35 @@ pub fn send_test_event(args: SendTestArgs, out: &mut dyn Write) -> Result<bool, 
     })
 }
 
+const TARGET_ID: &str = "test-queue";
+
 async fn listen(
     config: &SdkConfig,
     prefix: &str,
     source: &str,
     id: &str,
 ) -> Result<Listener, CliError> {
-    let events = aws_sdk_eventbridge::Client::new(config);
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let fail = |what: &str, e: String| CliError::Aws(format!("{what}: {e}"));
+    let queues = Queues::new(config);
     let bus = format!("{prefix}-identity");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(id)
-        .send()
-        .await
-        .map_err(|e| {
-            fail(
-                "CreateQueue",
-                aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
-            )
-        })?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let queue_arn = crate::aws::queue_attribute(
-        &sqs,
-        &queue_url,
-        aws_sdk_sqs::types::QueueAttributeName::QueueArn,
-    )
-    .await
-    .unwrap_or_default();
+    let queue = queues.create_for_rule(id).await.map_err(aws)?;
     let listener = Listener {
         bus: bus.clone(),
         rule: id.to_owned(),
-        queue_url: queue_url.clone(),
+        queue_url: queue.url.clone(),
     };
     let made = async {
-        let rule_arn = events
-            .put_rule()
-            .name(id)
-            .event_bus_name(&bus)
-            .event_pattern(
-                serde_json::json!({"source": [source], "detail": {"eventID": [id]}}).to_string(),
+        let pattern = serde_json::json!({"source": [source], "detail": {"eventID": [id]}});
+        let rule_arn = Buses::new(config)
+            .put_rule_to(
+                &bus,
+                id,
+                &pattern.to_string(),
+                TARGET_ID,
+                queue.arn.as_deref().unwrap_or_default(),
             )
-            .send()
             .await
-            .map_err(|e| {
-                fail(
-                    "PutRule",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
-                )
-            })?
-            .rule_arn()
-            .unwrap_or_default()
-            .to_owned();
-        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]});
-        sqs.set_queue_attributes()
-            .queue_url(&queue_url)
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::Policy,
-                policy.to_string(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                fail(
-                    "SetQueueAttributes",
-                    aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
-        events
-            .put_targets()
-            .rule(id)
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("test-queue")
-                    .arn(&queue_arn)
-                    .build()
-                    .map_err(|e| fail("Target", e.to_string()))?,
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                fail(
-                    "PutTargets",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
-        Ok::<(), CliError>(())
+            .map_err(aws)?;
+        queues.admit_rule(&queue, &rule_arn).await.map_err(aws)
     };
     if let Err(e) = made.await {
         remove(config, &listener).await;
@@ -166,26 +105,15 @@ async fn listen(
     Ok(listener)
 }
 
+fn aws(e: trailrelay_aws::Error) -> CliError {
+    CliError::Aws(e.to_string())
+}
+
 async fn remove(config: &SdkConfig, listener: &Listener) {
-    let events = aws_sdk_eventbridge::Client::new(config);
-    let _ = events
-        .remove_targets()
-        .rule(&listener.rule)
-        .event_bus_name(&listener.bus)
-        .ids("test-queue")
-        .send()
+    Buses::new(config)
+        .remove_rule(&listener.bus, &listener.rule, TARGET_ID)
         .await;
-    let _ = events
-        .delete_rule()
-        .name(&listener.rule)
-        .event_bus_name(&listener.bus)
-        .send()
-        .await;
-    let _ = aws_sdk_sqs::Client::new(config)
-        .delete_queue()
-        .queue_url(&listener.queue_url)
-        .send()
-        .await;
+    let _ = Queues::new(config).delete(&listener.queue_url).await;
 }
 
 async fn send_and_wait(
@@ -199,18 +127,11 @@ async fn send_and_wait(
 ) -> Result<bool, CliError> {
     let (sender_config, bus, path) = match &args.member_role {
         Some(role) => {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name("trailrelay-send-test-event")
-                .configure(config)
-                .build()
-                .await;
-            let mut loader = trailrelay_aws::config_loader().credentials_provider(provider);
-            if let Some(region) = config.region() {
-                loader = loader.region(region.clone());
-            }
+            let member =
+                trailrelay_aws::assume_role(config, role, "trailrelay-send-test-event").await;
             let account = role.split(':').nth(4).unwrap_or("?").to_owned();
             (
-                loader.load().await,
+                member,
                 "default".to_owned(),
                 format!("{account} default bus -> {prefix}-forward -> {prefix}-ingest"),
             )
@@ -225,63 +146,26 @@ async fn send_and_wait(
     };
     let record = serde_json::json!({
         "eventVersion": "1.10", "eventSource": "iam.amazonaws.com", "eventName": "GetUser",
-        "eventType": "AwsApiCall", "eventID": id, "eventTime": trailrelay_shared::paths::rfc3339(time::OffsetDateTime::now_utc()),
+        "eventType": "AwsApiCall", "eventID": id, "eventTime": now_rfc3339(),
         "userIdentity": {"type": "AssumedRole", "principalId": "trailrelay:send-test-event"},
         "requestParameters": null, "responseElements": null,
     });
     let started = Instant::now();
-    let put = aws_sdk_eventbridge::Client::new(&sender_config)
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name(&bus)
-                .source(&settings.control_source)
-                .detail_type(TEST_EVENT)
-                .detail(record.to_string())
-                .build(),
+    Buses::new(&sender_config)
+        .put_one(
+            &bus,
+            &settings.control_source,
+            TEST_EVENT,
+            &record.to_string(),
         )
-        .send()
         .await
-        .map_err(|e| {
-            CliError::Aws(format!(
-                "PutEvents: {}",
-                aws_sdk_eventbridge::error::DisplayErrorContext(e)
-            ))
-        })?;
-    if put.failed_entry_count() > 0 {
-        let why: Vec<String> = put
-            .entries()
-            .iter()
-            .filter_map(|e| {
-                e.error_code()
-                    .map(|c| format!("{c}: {}", e.error_message().unwrap_or("")))
-            })
-            .collect();
-        return Err(CliError::Aws(format!(
-            "PutEvents refused the test event: {}",
-            why.join("; ")
-        )));
-    }
+        .map_err(aws)?;
     writeln!(out, "sent test event {id} via {path}").map_err(CliError::Output)?;
-    let sqs = aws_sdk_sqs::Client::new(config);
+    let queues = Queues::new(config);
     let deadline = started + Duration::from_secs(args.timeout);
     while Instant::now() < deadline {
-        let got = sqs
-            .receive_message()
-            .queue_url(&listener.queue_url)
-            .wait_time_seconds(1)
-            .max_number_of_messages(1)
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::Aws(format!(
-                    "ReceiveMessage: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
-            })?;
-        if let Some(message) = got.messages().first() {
-            let event: serde_json::Value =
-                serde_json::from_str(message.body().unwrap_or("{}")).unwrap_or_default();
+        if let Some(body) = queues.receive_one(&listener.queue_url).await.map_err(aws)? {
+            let event: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let enrichment = &event["detail"]["enrichment"];
             writeln!(
                 out,
@@ -307,4 +191,10 @@ async fn send_and_wait(
     )
     .map_err(CliError::Output)?;
     Ok(false)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }

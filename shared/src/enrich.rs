@@ -1,8 +1,8 @@
 //! The `enrichment` object added to every record, and the signals in it.
 
+use crate::category::Category;
 use crate::directory::{AccountFields, AccountInfo, Directory};
 use crate::event::{Record, UserIdentity};
-use crate::rules::Category;
 use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;

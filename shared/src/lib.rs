@@ -10,6 +10,7 @@
 //! - [`publish`]: batching and retries
 //! - [`metrics`]: embedded-metric-format counts
 
+pub mod category;
 pub mod directory;
 pub mod enrich;
 pub mod entry;
@@ -21,15 +22,16 @@ pub mod metrics;
 pub mod paths;
 pub mod publish;
 pub mod relay;
+pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod size;
 pub mod tamper;
 
+pub use category::Category;
 pub use entry::Entry;
 pub use error::Error;
 pub use relay::{Prepared, PreparedEntry, ReceivedAt, Relay};
-pub use rules::Category;
 pub use settings::Settings;
 
 /// The JSON Schema of the `enrichment` object.

@@ -2,7 +2,7 @@
 //! (EMF) lines: CloudWatch Logs turns them into metrics without any API
 //! call from the function.
 
-use crate::rules::Category;
+use crate::category::Category;
 use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "trailrelay";
@@ -23,7 +23,7 @@ pub struct Counters {
     /// Heartbeats whose last-seen time was written to the path store.
     pub heartbeats_recorded: u64,
     /// Delivered per category, in `Category::ALL` order.
-    pub delivered_by_category: [u64; 7],
+    pub delivered_by_category: [u64; Category::COUNT],
 }
 
 impl Counters {

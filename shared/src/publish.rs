@@ -3,7 +3,8 @@
 
 use crate::entry::Entry;
 use crate::error::Error;
-use crate::settings::{Limits, RetryPolicy};
+use crate::retry::{backoff, RetryPolicy};
+use crate::settings::Limits;
 use futures_util::stream::{self, StreamExt};
 use std::future::Future;
 use std::time::Duration;
@@ -81,17 +82,6 @@ pub fn plan_batches(sizes: &[usize], limits: &Limits) -> Vec<Vec<usize>> {
         batches.push(current);
     }
     batches
-}
-
-/// The backoff before attempt `attempt + 1`: full jitter, uniformly drawn
-/// between zero and `base * 2^(attempt-1)`, capped at `max_delay`.
-pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let exp = policy
-        .base_delay
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-    let cap = exp.min(policy.max_delay);
-    let micros = u64::try_from(cap.as_micros()).unwrap_or(u64::MAX);
-    Duration::from_micros(fastrand::u64(0..=micros))
 }
 
 /// Lambda never runs a function longer than this.
@@ -289,15 +279,6 @@ mod tests {
         let batches = plan_batches(&[400, 400, 300, 500, 1000, 1], &limits(10, 1000));
         assert_eq!(batches, vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]);
         assert!(plan_batches(&[], &limits(10, 1000)).is_empty());
-    }
-
-    #[test]
-    fn backoff_stays_under_its_cap() {
-        let policy = RetryPolicy::default();
-        for attempt in 1..40 {
-            let cap = (policy.base_delay * 2u32.pow((attempt - 1).min(20))).min(policy.max_delay);
-            assert!(backoff(&policy, attempt) <= cap);
-        }
     }
 
     #[test]

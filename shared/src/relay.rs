@@ -2,6 +2,7 @@
 //! classify, enrich, fit the size limit, and build the PutEvents entry.
 //! The Lambda and the CLI both call [`Relay::prepare`].
 
+use crate::category::Category;
 use crate::directory::Directory;
 use crate::enrich::{
     actor_facts, build_actor, echo, signals, AccountContext, Actor, Enrichment, Provenance, Signal,
@@ -11,7 +12,7 @@ use crate::entry::Entry;
 use crate::error::Error;
 use crate::event::{detail_type_for, Detail, Envelope, Event, Record};
 use crate::paths::{heartbeat_path, PathKey};
-use crate::rules::{Category, Facts, RuleTable};
+use crate::rules::{Facts, RuleTable};
 use crate::settings::Settings;
 use crate::size::{self, entry_size, splice_enrichment};
 use crate::tamper;

@@ -3,67 +3,16 @@
 //! The table is data (`config/rules.toml`, embedded as the default); this
 //! module only loads, checks and evaluates it.
 
+use crate::category::Category;
 use crate::error::Error;
 use crate::event::service_name;
 use aho_corasick::AhoCorasick;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use wildmatch::WildMatch;
 
 /// The rule table compiled into every binary, used when no file is given.
 pub const DEFAULT_RULES: &str = include_str!("../../config/rules.toml");
-
-/// The category buses, one per category.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    Identity,
-    Network,
-    Data,
-    Compute,
-    Audit,
-    Governance,
-    Other,
-}
-
-impl Category {
-    pub const ALL: [Category; 7] = [
-        Category::Identity,
-        Category::Network,
-        Category::Data,
-        Category::Compute,
-        Category::Audit,
-        Category::Governance,
-        Category::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Identity => "identity",
-            Category::Network => "network",
-            Category::Data => "data",
-            Category::Compute => "compute",
-            Category::Audit => "audit",
-            Category::Governance => "governance",
-            Category::Other => "other",
-        }
-    }
-
-    /// Position in [`Category::ALL`], for per-category arrays.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

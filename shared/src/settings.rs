@@ -1,8 +1,9 @@
 //! Deployment settings, read from environment variables (the SAM template
 //! sets them for the Lambda; the CLI reads the same ones).
 
+use crate::category::Category;
 use crate::error::Error;
-use crate::rules::Category;
+use crate::retry::RetryPolicy;
 use crate::tamper::RelayNames;
 use std::time::Duration;
 
@@ -77,33 +78,6 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// The first backoff's upper bound; it doubles with each attempt.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// Attempts per entry, the first included.
-    pub max_attempts: u32,
-    /// Time kept back from the invocation's deadline, so that the handler
-    /// can still report what failed before Lambda stops it.
-    pub deadline_margin: Duration,
-    /// The time an invocation allows itself when the runtime's deadline is
-    /// not a plausible time (as local emulators send).
-    pub fallback_budget: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(2),
-            max_attempts: 8,
-            deadline_margin: Duration::from_millis(500),
-            fallback_budget: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Where the live account directory is read from (S3), and how often.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveDirectorySettings {
@@ -124,7 +98,7 @@ pub struct Settings {
     /// The source of test events and heartbeats.
     pub control_source: String,
     /// Bus name (or ARN) per category, in `Category::ALL` order.
-    pub buses: [String; 7],
+    pub buses: [String; Category::COUNT],
     pub limits: Limits,
     /// PutEvents calls in flight at once for one invocation.
     pub concurrency: usize,

@@ -11,15 +11,17 @@
 //! `<prefix>-ingest-to-enricher` (and the relay's other rules), the
 //! functions' roles, and the relay's key.
 
+use crate::category::Category;
 use crate::lenient::Text;
-use crate::rules::Category;
 use serde::Deserialize;
 
-pub const DEFAULT_NAME_PREFIX: &str = "trailrelay";
+/// The stacks' NamePrefix unless TRAILRELAY_NAME_PREFIX says otherwise.
+const DEFAULT_NAME_PREFIX: &str = "trailrelay";
 
 /// The names of the relay's own resources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelayNames {
+    prefix: String,
     rules: Vec<String>,
     roles: Vec<String>,
     schedule: String,
@@ -45,6 +47,7 @@ impl RelayNames {
         .collect();
         rules.extend(Category::ALL.map(|c| format!("{prefix}-{c}-tamper-alerts")));
         RelayNames {
+            prefix: prefix.to_owned(),
             rules,
             roles: [
                 "forwarder",
@@ -61,6 +64,11 @@ impl RelayNames {
             key_id: None,
             key_alias: format!("alias/{prefix}"),
         }
+    }
+
+    /// The stacks' NamePrefix these names begin with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Also watch the relay's key (by its ARN, as the template passes it).

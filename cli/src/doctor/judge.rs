@@ -5,6 +5,7 @@
 
 use crate::finding::Finding;
 use serde_json::Value;
+use trailrelay_aws::eventbridge::Rule;
 
 /// One statement of a resource policy, as far as the checks look.
 #[derive(Debug)]
@@ -154,29 +155,13 @@ pub fn ingest_bus_policy(
     }
 }
 
-/// What the doctor read of one rule and its targets.
-#[derive(Debug, Clone, Default)]
-pub struct RuleFacts {
-    pub name: String,
-    pub state: String,
-    pub event_pattern: Option<String>,
-    pub targets: Vec<TargetFacts>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TargetFacts {
-    pub arn: String,
-    pub role_arn: Option<String>,
-    pub dead_letter_arn: Option<String>,
-}
-
 pub const INGEST_RULE: &str = "ingest-rule";
 
 /// The ingest rule: enabled (with read-only events when asked), its pattern
 /// takes CloudTrail and control events but never the relay's own output,
 /// and it targets the enricher or the buffer queue, with a DLQ.
 pub fn ingest_rule(
-    rule: Option<&RuleFacts>,
+    rule: Option<&Rule>,
     relay_source: &str,
     expected_targets: &[String],
     include_read_only: bool,
@@ -403,7 +388,7 @@ pub fn category_bus_policy(
 pub fn member_rule(
     account: &str,
     region: &str,
-    rule: Option<&RuleFacts>,
+    rule: Option<&Rule>,
     ingest_bus_arn: &str,
     control_source: &str,
     include_read_only: bool,
@@ -630,6 +615,7 @@ pub fn directory(
 mod tests {
     use super::*;
     use crate::finding::Status;
+    use trailrelay_aws::eventbridge::Target;
 
     const ORG: &str = "o-exampleorgid";
     const INGEST: &str = "arn:aws:events:us-east-1:222222222222:event-bus/trailrelay-ingest";
@@ -698,12 +684,12 @@ mod tests {
         );
     }
 
-    fn rule(state: &str, sources: &[&str], target: &str) -> RuleFacts {
-        RuleFacts {
+    fn rule(state: &str, sources: &[&str], target: &str) -> Rule {
+        Rule {
             name: "trailrelay-ingest-to-enricher".into(),
             state: state.into(),
             event_pattern: Some(serde_json::json!({"source": sources}).to_string()),
-            targets: vec![TargetFacts {
+            targets: vec![Target {
                 arn: target.into(),
                 role_arn: Some("arn:aws:iam::333333333333:role/trailrelay-forwarder".into()),
                 dead_letter_arn: Some("dlq".into()),

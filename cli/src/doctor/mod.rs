@@ -4,17 +4,20 @@
 //! check"), never a crash.
 
 use crate::CliError;
-use aws_config::SdkConfig;
+use reads::{Deployment, Live};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 use time::OffsetDateTime;
+use trailrelay_aws::organizations::Organization;
 use trailrelay_shared::directory::Directory;
 mod judge;
+mod reads;
 mod requirements;
+#[cfg(test)]
+mod tests;
 
 use crate::finding::{any_failed, Finding, Status};
-use judge::{RuleFacts, TargetFacts};
 use trailrelay_shared::settings::{
     bus_variable, Settings, ENV_DIRECTORY_BUCKET, ENV_DIRECTORY_KEY, ENV_RELAY_KEY_ARN,
 };
@@ -54,81 +57,13 @@ pub struct DoctorArgs {
 
 pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<bool, CliError> {
     let settings = Settings::from_env()?;
-    let prefix = crate::aws::name_prefix(args.prefix.as_deref());
+    let prefix = crate::aws::name_prefix(args.prefix.as_deref(), &settings);
     let runtime = crate::aws::runtime()?;
     let findings = runtime.block_on(async {
-        let config = args.aws.config().await;
-        let mut regions = args.member_regions.clone();
-        if regions.is_empty() {
-            regions = settings.paths.enrolled_regions.clone();
-        }
-        if regions.is_empty() {
-            regions.extend(config.region().map(|r| r.to_string()));
-        }
-        let organization = aws_sdk_organizations::Client::new(&config)
-            .describe_organization()
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.organization().cloned());
-        let reader = Reader {
-            prefix: &prefix,
-            regions: regions.clone(),
-            settings: &settings,
-            include_read_only: args.include_read_only,
-            directory_max_age: Duration::from_secs(args.directory_max_age),
-            management_account: organization
-                .as_ref()
-                .and_then(|o| o.master_account_id())
-                .map(str::to_owned),
+        let live = Live {
+            config: args.aws.config().await,
         };
-        let (mut findings, ingest_arn) = reader
-            .security_account(&config, organization.as_ref())
-            .await;
-        findings.push(management_coverage(
-            organization.as_ref(),
-            &args.member_roles,
-            ingest_arn.as_deref(),
-        ));
-        let security_account = ingest_arn
-            .as_deref()
-            .and_then(arn_region_account)
-            .map(|(_, a)| a)
-            .unwrap_or_default();
-        for role in &args.consumer_roles {
-            let account = arn_region_account(role).map(|(_, a)| a).unwrap_or_default();
-            let consumer = assumed(&config, role).await;
-            let policy = aws_sdk_eventbridge::Client::new(&consumer)
-                .describe_event_bus()
-                .name(&args.consumer_bus)
-                .send()
-                .await;
-            findings.push(match policy {
-                Ok(bus) => requirements::consumer_bus_policy(
-                    &account,
-                    &args.consumer_bus,
-                    bus.policy(),
-                    &security_account,
-                    &prefix,
-                ),
-                Err(e) => Finding::could_not_check(
-                    requirements::consumer_bus_id(&account),
-                    format!(
-                        "{} in {account} could not be read: {}",
-                        args.consumer_bus,
-                        aws_smithy_error(&e)
-                    ),
-                ),
-            });
-        }
-        for role in &args.member_roles {
-            findings.extend(
-                reader
-                    .member_account(&config, role, &regions, ingest_arn.as_deref())
-                    .await,
-            );
-        }
-        findings
+        read_deployment(&live, &args, &settings, &prefix).await
     });
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &findings)
@@ -138,6 +73,76 @@ pub fn doctor(args: DoctorArgs, out: &mut dyn Write, colour: bool) -> Result<boo
         write_table(&findings, out, colour).map_err(CliError::Output)?;
     }
     Ok(!any_failed(&findings))
+}
+
+/// Every finding: the security account, then each consumer and member
+/// account through its role.
+async fn read_deployment<D: Deployment>(
+    security: &D,
+    args: &DoctorArgs,
+    settings: &Settings,
+    prefix: &str,
+) -> Vec<Finding> {
+    let mut regions = args.member_regions.clone();
+    if regions.is_empty() {
+        regions = settings.paths.enrolled_regions.clone();
+    }
+    if regions.is_empty() {
+        regions.extend(security.region());
+    }
+    let organization = security.organization().await.ok();
+    let reader = Reader {
+        prefix,
+        regions: regions.clone(),
+        settings,
+        include_read_only: args.include_read_only,
+        directory_max_age: Duration::from_secs(args.directory_max_age),
+        management_account: organization
+            .as_ref()
+            .and_then(|o| o.management_account.clone()),
+    };
+    let (mut findings, ingest_arn) = reader
+        .security_account(security, organization.as_ref())
+        .await;
+    findings.push(management_coverage(
+        organization.as_ref(),
+        &args.member_roles,
+        ingest_arn.as_deref(),
+    ));
+    let security_account = ingest_arn
+        .as_deref()
+        .and_then(arn_region_account)
+        .map(|(_, a)| a)
+        .unwrap_or_default();
+    for role in &args.consumer_roles {
+        let account = arn_region_account(role).map(|(_, a)| a).unwrap_or_default();
+        let consumer = security.assume(role).await;
+        findings.push(match consumer.bus(&args.consumer_bus).await {
+            Ok(bus) => requirements::consumer_bus_policy(
+                &account,
+                &args.consumer_bus,
+                bus.policy.as_deref(),
+                &security_account,
+                prefix,
+            ),
+            Err(e) => Finding::could_not_check(
+                requirements::consumer_bus_id(&account),
+                format!(
+                    "{} in {account} could not be read: {}",
+                    args.consumer_bus,
+                    e.short()
+                ),
+            ),
+        });
+    }
+    for role in &args.member_roles {
+        findings.extend(
+            reader
+                .member_account(security, role, &regions, ingest_arn.as_deref())
+                .await,
+        );
+    }
+    findings
 }
 
 fn write_table(findings: &[Finding], out: &mut dyn Write, colour: bool) -> std::io::Result<()> {
@@ -229,138 +234,6 @@ fn arn_region_account(arn: &str) -> Option<(String, String)> {
     (parts.len() == 6).then(|| (parts[3].to_owned(), parts[4].to_owned()))
 }
 
-/// IAM returns policy documents URL-encoded.
-fn policy_text(document: &str) -> String {
-    percent_encoding::percent_decode_str(document)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-async fn read_rule(
-    events: &aws_sdk_eventbridge::Client,
-    name: &str,
-    bus: &str,
-) -> Option<RuleFacts> {
-    let rule = events
-        .describe_rule()
-        .name(name)
-        .event_bus_name(bus)
-        .send()
-        .await
-        .ok()?;
-    let targets = events
-        .list_targets_by_rule()
-        .rule(name)
-        .event_bus_name(bus)
-        .send()
-        .await
-        .map(|t| t.targets().to_vec())
-        .unwrap_or_default();
-    Some(RuleFacts {
-        name: name.to_owned(),
-        state: rule
-            .state()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        event_pattern: rule.event_pattern().map(str::to_owned),
-        targets: targets
-            .iter()
-            .map(|t| TargetFacts {
-                arn: t.arn().to_owned(),
-                role_arn: t.role_arn().map(str::to_owned),
-                dead_letter_arn: t
-                    .dead_letter_config()
-                    .and_then(|d| d.arn())
-                    .map(str::to_owned),
-            })
-            .collect(),
-    })
-}
-
-/// The configuration of a role assumed in another account, same region.
-async fn assumed(config: &SdkConfig, role_arn: &str) -> SdkConfig {
-    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-        .session_name("trailrelay-doctor")
-        .configure(config)
-        .build()
-        .await;
-    let mut loader = trailrelay_aws::config_loader().credentials_provider(provider);
-    if let Some(region) = config.region() {
-        loader = loader.region(region.clone());
-    }
-    loader.load().await
-}
-
-/// An SDK error's code, or its display text.
-fn aws_smithy_error<E: std::error::Error + aws_sdk_eventbridge::error::ProvideErrorMetadata>(
-    e: &E,
-) -> String {
-    e.code().map_or_else(|| e.to_string(), str::to_owned)
-}
-
-/// The trails visible in one account and region (the organization trail
-/// shows in member accounts as a shadow trail), with their status and
-/// selectors; `None` when they cannot be listed.
-async fn read_trails(config: &SdkConfig) -> Option<Vec<requirements::TrailFacts>> {
-    let cloudtrail = aws_sdk_cloudtrail::Client::new(config);
-    let listed = cloudtrail
-        .describe_trails()
-        .include_shadow_trails(true)
-        .send()
-        .await
-        .ok()?;
-    let mut trails = Vec::new();
-    for trail in listed.trail_list() {
-        let Some(arn) = trail.trail_arn() else {
-            continue;
-        };
-        let logging = cloudtrail
-            .get_trail_status()
-            .name(arn)
-            .send()
-            .await
-            .ok()
-            .and_then(|s| s.is_logging());
-        let management = cloudtrail
-            .get_event_selectors()
-            .trail_name(arn)
-            .send()
-            .await
-            .ok()
-            .map(|s| {
-                let basic: Vec<requirements::BasicSelector> = s
-                    .event_selectors()
-                    .iter()
-                    .map(|e| requirements::BasicSelector {
-                        include_management_events: e.include_management_events().unwrap_or(true),
-                        read_write_type: e
-                            .read_write_type()
-                            .map_or("All".to_owned(), |t| t.as_str().to_owned()),
-                    })
-                    .collect();
-                let advanced: Vec<requirements::AdvancedSelector> = s
-                    .advanced_event_selectors()
-                    .iter()
-                    .map(|a| {
-                        a.field_selectors()
-                            .iter()
-                            .map(|f| (f.field().to_owned(), f.equals().to_vec()))
-                            .collect()
-                    })
-                    .collect();
-                requirements::ManagementEvents::from_selectors(&basic, &advanced)
-            });
-        trails.push(requirements::TrailFacts {
-            name: trail.name().unwrap_or(arn).to_owned(),
-            home_region: trail.home_region().unwrap_or_default().to_owned(),
-            multi_region: trail.is_multi_region_trail().unwrap_or(false),
-            logging,
-            management,
-        });
-    }
-    Some(trails)
-}
-
 /// The accounts a category bus policy lets manage rules (the consumers).
 fn consumer_accounts(policy: Option<&str>) -> Vec<String> {
     let Some(policy) = policy.and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
@@ -394,109 +267,32 @@ fn consumer_accounts(policy: Option<&str>) -> Vec<String> {
     accounts
 }
 
-async fn dlq_encryption(
-    sqs: &aws_sdk_sqs::Client,
-    id: &str,
-    queue: &str,
-    relay_key: Option<&str>,
-) -> Finding {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let Some(url) = sqs
-        .get_queue_url()
-        .queue_name(queue)
-        .send()
-        .await
-        .ok()
-        .and_then(|u| u.queue_url().map(str::to_owned))
-    else {
-        return Finding::fail(
-            requirements::dlq_encryption_id(id),
-            format!("{queue} does not exist"),
-            "redeploy template.yaml",
-        );
-    };
-    let key = crate::aws::queue_attribute(sqs, &url, QueueAttributeName::KmsMasterKeyId).await;
-    let sse_sqs = crate::aws::queue_attribute(sqs, &url, QueueAttributeName::SqsManagedSseEnabled)
-        .await
-        .is_some_and(|v| v == "true");
-    requirements::dlq_encryption(id, queue, key.as_deref(), sse_sqs, relay_key)
-}
-
-async fn read_dlq(sqs: &aws_sdk_sqs::Client, queue: &str) -> (Option<u64>, Vec<String>) {
-    let Ok(url) = sqs.get_queue_url().queue_name(queue).send().await else {
-        return (None, Vec::new());
-    };
-    let Some(url) = url.queue_url().map(str::to_owned) else {
-        return (None, Vec::new());
-    };
-    let waiting = crate::aws::queue_attribute(
-        sqs,
-        &url,
-        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
-    )
-    .await
-    .and_then(|n| n.parse::<u64>().ok());
-    let mut codes = Vec::new();
-    if waiting.unwrap_or(0) > 0 {
-        // A peek: visibility 0 leaves the messages where they were.
-        if let Ok(got) = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .message_attribute_names("All")
-            .send()
-            .await
-        {
-            for m in got.messages() {
-                if let Some(code) = m
-                    .message_attributes()
-                    .and_then(|a| a.get("ERROR_CODE"))
-                    .and_then(|v| v.string_value())
-                {
-                    if !codes.iter().any(|c| c == code) {
-                        codes.push(code.to_owned());
-                    }
-                }
-            }
-        }
-    }
-    (waiting, codes)
-}
-
 impl Reader<'_> {
     /// The security account's findings, and the ingest bus's ARN if it exists.
-    async fn security_account(
+    async fn security_account<D: Deployment>(
         &self,
-        config: &SdkConfig,
-        organization: Option<&aws_sdk_organizations::types::Organization>,
+        security: &D,
+        organization: Option<&Organization>,
     ) -> (Vec<Finding>, Option<String>) {
-        let events = aws_sdk_eventbridge::Client::new(config);
-        let sqs = aws_sdk_sqs::Client::new(config);
         let mut findings = Vec::new();
 
-        let organization_id = organization.and_then(|o| o.id());
+        let organization_id = organization.and_then(|o| o.id.as_deref());
         let ingest_name = self.name("ingest");
-        let ingest = events
-            .describe_event_bus()
-            .name(&ingest_name)
-            .send()
-            .await
-            .ok();
-        let ingest_arn = ingest.as_ref().and_then(|b| b.arn()).map(str::to_owned);
+        let ingest = security.bus(&ingest_name).await.ok();
+        let ingest_arn = ingest.as_ref().map(|b| b.arn.clone());
         let (region, account) = ingest_arn
             .as_deref()
             .and_then(arn_region_account)
             .unwrap_or_default();
         findings.push(judge::ingest_bus_policy(
             &ingest_name,
-            ingest.as_ref().and_then(|b| b.policy()),
+            ingest.as_ref().and_then(|b| b.policy.as_deref()),
             organization_id,
             self.prefix,
         ));
 
         let rule_name = self.name("ingest-to-enricher");
-        let rule = read_rule(&events, &rule_name, &ingest_name).await;
+        let rule = security.rule(&ingest_name, &rule_name).await.ok();
         let expected_targets = vec![
             format!(
                 "arn:aws:lambda:{region}:{account}:function:{}",
@@ -515,24 +311,17 @@ impl Reader<'_> {
             // answers false to it (emulators answer with an empty body, which
             // reads as false) cannot be asked the real question.
             let probe_event = samples("trailrelay.doctor-probe").remove(2).1;
-            let trustworthy = events
-                .test_event_pattern()
-                .event_pattern(r#"{"source":["trailrelay.doctor-probe"]}"#)
-                .event(probe_event)
-                .send()
+            let trustworthy = security
+                .test_pattern(r#"{"source":["trailrelay.doctor-probe"]}"#, &probe_event)
                 .await
-                .is_ok_and(|r| r.result());
+                .unwrap_or(false);
             let mut answers = Vec::new();
             for (detail_type, event) in samples(&self.settings.control_source) {
-                let answer = events
-                    .test_event_pattern()
-                    .event_pattern(&pattern)
-                    .event(event)
-                    .send()
+                let answer = security
+                    .test_pattern(&pattern, &event)
                     .await
                     .ok()
-                    .filter(|_| trustworthy)
-                    .map(|r| r.result());
+                    .filter(|_| trustworthy);
                 answers.push((detail_type, answer));
             }
             findings.push(judge::pattern_matches(&rule_name, &answers));
@@ -543,7 +332,14 @@ impl Reader<'_> {
             ("buffer-dlq", self.name("buffer-dlq")),
             ("bus-dlq", self.name("bus-dlq")),
         ] {
-            let (waiting, codes) = read_dlq(&sqs, &queue).await;
+            let found = security.queue(&queue).await.ok();
+            let waiting = found.as_ref().map(|q| q.waiting.unwrap_or(0));
+            let codes = match &found {
+                Some(q) if waiting > Some(0) => {
+                    security.dead_letter_codes(q).await.unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
             findings.push(judge::dead_letter_queue(id, &queue, waiting, &codes));
         }
 
@@ -553,24 +349,21 @@ impl Reader<'_> {
         let mut consumers = std::collections::BTreeSet::new();
         for category in Category::ALL {
             let name = self.name(category.as_str());
-            let bus = events.describe_event_bus().name(&name).send().await.ok();
+            let bus = security.bus(&name).await.ok();
             let mut roles = vec![enricher_role.clone()];
             if category == Category::Audit {
                 roles.push(check_role.clone());
             }
             match &bus {
                 Some(bus) => {
-                    bus_arns.insert(
-                        bus_variable(category),
-                        bus.arn().unwrap_or_default().to_owned(),
-                    );
+                    bus_arns.insert(bus_variable(category), bus.arn.clone());
                     findings.push(judge::category_bus_policy(
                         category.as_str(),
                         &name,
-                        bus.policy(),
+                        bus.policy.as_deref(),
                         &roles,
                     ));
-                    consumers.extend(consumer_accounts(bus.policy()));
+                    consumers.extend(consumer_accounts(bus.policy.as_deref()));
                 }
                 None => findings.push(Finding::fail(
                     format!("category-bus-policy-{category}"),
@@ -582,18 +375,11 @@ impl Reader<'_> {
             }
         }
 
-        let function = aws_sdk_lambda::Client::new(config)
-            .get_function_configuration()
-            .function_name(self.name("enricher"))
-            .send()
+        let function = security
+            .function_environment(&self.name("enricher"))
             .await
             .ok();
-        let environment: BTreeMap<String, String> = function
-            .as_ref()
-            .and_then(|f| f.environment())
-            .and_then(|e| e.variables())
-            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        let environment = function.clone().unwrap_or_default();
         findings.push(enricher_environment(
             function.is_some(),
             &environment,
@@ -603,14 +389,7 @@ impl Reader<'_> {
         let consumers: Vec<String> = consumers.into_iter().collect();
         findings.push(match &relay_key {
             Some(key) => {
-                let policy = aws_sdk_kms::Client::new(config)
-                    .get_key_policy()
-                    .key_id(key)
-                    .policy_name("default")
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|p| p.policy().map(str::to_owned));
+                let policy = security.key_policy(key).await.ok();
                 requirements::key_grants(key, policy.as_deref(), &consumers)
             }
             None => Finding::could_not_check(
@@ -624,34 +403,47 @@ impl Reader<'_> {
             ("account-sync-dlq", self.name("account-sync-dlq")),
             ("path-check-dlq", self.name("path-check-dlq")),
         ] {
-            findings.push(dlq_encryption(&sqs, id, &queue, relay_key.as_deref()).await);
+            findings.push(match security.queue(&queue).await {
+                Ok(q) => requirements::dlq_encryption(
+                    id,
+                    &queue,
+                    q.kms_key.as_deref(),
+                    q.sse_sqs,
+                    relay_key.as_deref(),
+                ),
+                Err(_) => Finding::fail(
+                    requirements::dlq_encryption_id(id),
+                    format!("{queue} does not exist"),
+                    "redeploy template.yaml",
+                ),
+            });
         }
-        let iam = aws_sdk_iam::Client::new(config);
-        let enricher_policies = role_policies(&iam, &self.name("enricher")).await;
+        let enricher_policies = security
+            .role(&self.name("enricher"))
+            .await
+            .ok()
+            .map(|r| r.inline_policies);
         let arns: Vec<String> = bus_arns.values().cloned().collect();
         findings.push(judge::enricher_role(
             &self.name("enricher"),
             enricher_policies.as_deref(),
             &arns,
         ));
-        findings.push(self.directory(config, &environment).await);
+        findings.push(self.directory(security, &environment).await);
         // The security account forwards its own events through the member
         // stack too (its CloudTrail events count as much as anyone's).
         if let Some(ingest) = ingest_arn.as_deref() {
             for region in &self.regions {
-                let regional = config
-                    .to_builder()
-                    .region(aws_config::Region::new(region.clone()))
-                    .build();
+                let regional = security.in_region(region);
                 findings.extend(self.forward_path(&regional, &account, region, ingest).await);
             }
         }
         (findings, ingest_arn)
     }
 
-    async fn directory(
+    async fn directory<D: Deployment>(
         &self,
-        config: &SdkConfig,
+        security: &D,
         environment: &BTreeMap<String, String>,
     ) -> Finding {
         let Some(bucket) = environment.get(ENV_DIRECTORY_BUCKET) else {
@@ -665,23 +457,10 @@ impl Reader<'_> {
             .cloned()
             .unwrap_or_else(|| "latest.json".into());
         let location = format!("s3://{bucket}/{key}");
-        let body = trailrelay_aws::s3::client(config)
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
+        let generated = security
+            .object(bucket, &key)
             .await
-            .ok();
-        let text = match body {
-            Some(object) => object
-                .body
-                .collect()
-                .await
-                .ok()
-                .map(|b| b.into_bytes().to_vec()),
-            None => None,
-        };
-        let generated = text
+            .ok()
             .and_then(|t| String::from_utf8(t).ok())
             .and_then(|t| Directory::from_json(&t, &location).ok())
             .and_then(|d| d.generated_at().map(str::to_owned))
@@ -696,9 +475,9 @@ impl Reader<'_> {
         )
     }
 
-    async fn member_account(
+    async fn member_account<D: Deployment>(
         &self,
-        config: &SdkConfig,
+        security: &D,
         role_arn: &str,
         regions: &[String],
         ingest_arn: Option<&str>,
@@ -712,22 +491,12 @@ impl Reader<'_> {
                 "the ingest bus could not be read, so there is nothing to compare the member's target with",
             )];
         };
-        let member = assumed(config, role_arn).await;
+        let member = security.assume(role_arn).await;
         let mut findings = Vec::new();
         let forwarder = self.name("forwarder");
-        let iam = aws_sdk_iam::Client::new(&member);
-        let trust = iam
-            .get_role()
-            .role_name(&forwarder)
-            .send()
-            .await
-            .ok()
-            .and_then(|r| {
-                r.role()
-                    .and_then(|r| r.assume_role_policy_document())
-                    .map(policy_text)
-            });
-        let policies = role_policies(&iam, &forwarder).await.unwrap_or_default();
+        let role = member.role(&forwarder).await.ok();
+        let trust = role.as_ref().and_then(|r| r.trust_policy.clone());
+        let policies = role.map(|r| r.inline_policies).unwrap_or_default();
         findings.push(judge::member_role(
             &account,
             &forwarder,
@@ -736,10 +505,7 @@ impl Reader<'_> {
             ingest_arn,
         ));
         for region in regions {
-            let regional = member
-                .to_builder()
-                .region(aws_config::Region::new(region.clone()))
-                .build();
+            let regional = member.in_region(region);
             findings.extend(
                 self.forward_path(&regional, &account, region, ingest_arn)
                     .await,
@@ -759,12 +525,12 @@ impl Reader<'_> {
 /// The management account's events are forwarded too: it must be one
 /// of the accounts checked (the security account, or a member role's).
 fn management_coverage(
-    organization: Option<&aws_sdk_organizations::types::Organization>,
+    organization: Option<&Organization>,
     member_roles: &[String],
     ingest_arn: Option<&str>,
 ) -> Finding {
     let id = "coverage-management-account";
-    let Some(management) = organization.and_then(|o| o.master_account_id()) else {
+    let Some(management) = organization.and_then(|o| o.management_account.as_deref()) else {
         return Finding::could_not_check(
             id,
             "organizations:DescribeOrganization could not be called",
@@ -789,40 +555,19 @@ fn management_coverage(
     }
 }
 
-/// A role's inline policies, or `None` when the role cannot be read.
-async fn role_policies(iam: &aws_sdk_iam::Client, role: &str) -> Option<Vec<String>> {
-    iam.get_role().role_name(role).send().await.ok()?;
-    let mut policies = Vec::new();
-    if let Ok(names) = iam.list_role_policies().role_name(role).send().await {
-        for name in names.policy_names() {
-            if let Ok(p) = iam
-                .get_role_policy()
-                .role_name(role)
-                .policy_name(name)
-                .send()
-                .await
-            {
-                policies.push(policy_text(p.policy_document()));
-            }
-        }
-    }
-    Some(policies)
-}
-
 impl Reader<'_> {
     /// One account and region's forward rule, and its failed invocations
     /// over the last hours.
-    async fn forward_path(
+    async fn forward_path<D: Deployment>(
         &self,
-        config: &SdkConfig,
+        account_in_region: &D,
         account: &str,
         region: &str,
         ingest_arn: &str,
     ) -> Vec<Finding> {
-        const HOURS: u64 = 3;
+        const HOURS: u32 = 3;
         let rule_name = self.name("forward");
-        let events = aws_sdk_eventbridge::Client::new(config);
-        let rule = read_rule(&events, &rule_name, "default").await;
+        let rule = account_in_region.rule("default", &rule_name).await.ok();
         let mut rule_finding = judge::member_rule(
             account,
             region,
@@ -843,37 +588,26 @@ impl Reader<'_> {
         findings.push(requirements::trail_coverage(
             account,
             region,
-            read_trails(config).await.as_deref(),
+            account_in_region
+                .trails()
+                .await
+                .ok()
+                .map(|trails| {
+                    trails
+                        .iter()
+                        .map(requirements::TrailFacts::from)
+                        .collect::<Vec<_>>()
+                })
+                .as_deref(),
             self.include_read_only,
         ));
         if rule.is_some() {
-            let now = std::time::SystemTime::now();
-            let failed = aws_sdk_cloudwatch::Client::new(config)
-                .get_metric_statistics()
-                .namespace("AWS/Events")
-                .metric_name("FailedInvocations")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("RuleName")
-                        .value(&rule_name)
-                        .build(),
-                )
-                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(
-                    now - Duration::from_secs(HOURS * 3600),
-                ))
-                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
-                .period((HOURS * 3600) as i32)
-                .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
-                .send()
+            let failed = account_in_region
+                .failed_invocations(&rule_name, HOURS)
                 .await
-                .ok()
-                .map(|m| m.datapoints().iter().filter_map(|d| d.sum()).sum::<f64>());
+                .ok();
             findings.push(judge::forward_failures(
-                account,
-                region,
-                &rule_name,
-                failed,
-                HOURS as u32,
+                account, region, &rule_name, failed, HOURS,
             ));
         }
         findings

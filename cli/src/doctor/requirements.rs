@@ -5,6 +5,7 @@
 
 use crate::finding::Finding;
 use serde_json::Value;
+use trailrelay_aws::cloudtrail::{AdvancedSelector, BasicSelector, Trail};
 
 pub const KEY_GRANTS: &str = "key-grants";
 
@@ -204,16 +205,6 @@ pub struct ManagementEvents {
     pub write: bool,
 }
 
-/// One basic event selector: whether it includes management events, and
-/// its `ReadWriteType` (`All`, `ReadOnly`, `WriteOnly`).
-pub struct BasicSelector {
-    pub include_management_events: bool,
-    pub read_write_type: String,
-}
-
-/// One advanced event selector: its field selectors as (field, equals).
-pub type AdvancedSelector = Vec<(String, Vec<String>)>;
-
 impl ManagementEvents {
     pub fn from_selectors(
         basic: &[BasicSelector],
@@ -252,6 +243,21 @@ pub struct TrailFacts {
     pub logging: Option<bool>,
     /// From `GetEventSelectors`, when they could be read.
     pub management: Option<ManagementEvents>,
+}
+
+impl From<&Trail> for TrailFacts {
+    fn from(trail: &Trail) -> Self {
+        TrailFacts {
+            name: trail.name.clone(),
+            home_region: trail.home_region.clone(),
+            multi_region: trail.multi_region,
+            logging: trail.logging,
+            management: trail
+                .selectors
+                .as_ref()
+                .map(|(basic, advanced)| ManagementEvents::from_selectors(basic, advanced)),
+        }
+    }
 }
 
 pub fn trail_id(account: &str, region: &str) -> String {

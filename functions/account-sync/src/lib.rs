@@ -1,17 +1,17 @@
 //! account-sync: reads AWS Organizations (accounts, their OU path of names,
 //! their tags) and writes the account directory snapshot that the enricher
-//! reads. The AWS calls sit behind [`Organizations`] and [`SnapshotStore`].
+//! reads. The AWS calls sit behind [`Organizations`] and [`SnapshotStore`],
+//! filled by the adapters (`trailrelay_aws`) at the end of this file.
 
-pub mod aws;
 pub mod orgs;
 
-use crate::orgs::{snapshot, snapshot_keys, EnvironmentRule, OrgAccount, PlacedAccount};
+use crate::orgs::{snapshot, snapshot_keys, EnvironmentRule, PlacedAccount};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
-use trailrelay_shared::publish::backoff;
-use trailrelay_shared::settings::RetryPolicy;
+use trailrelay_aws::organizations::{Node, OrgAccount};
+use trailrelay_shared::retry::{backoff, RetryPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -22,15 +22,6 @@ pub enum SyncError {
     Failed(String),
     #[error("setting {name}: {reason}")]
     Setting { name: &'static str, reason: String },
-}
-
-/// An OU or root: its id and name; a root also its organization's id (from
-/// its ARN), with which the accounts' organization paths begin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub id: String,
-    pub name: String,
-    pub organization_id: Option<String>,
 }
 
 /// A place in the tree: the OU names and the organization path of ids
@@ -210,6 +201,46 @@ pub async fn sync<O: Organizations, S: SnapshotStore>(
         latest_key: latest,
         bytes: body.len(),
     })
+}
+
+/// Organizations through the adapter: throttling stays worth a retry.
+impl Organizations for trailrelay_aws::organizations::Tree {
+    async fn roots(&self) -> Result<Vec<Node>, SyncError> {
+        self.roots().await.map_err(SyncError::from)
+    }
+    async fn child_ous(&self, parent_id: &str) -> Result<Vec<Node>, SyncError> {
+        self.child_ous(parent_id).await.map_err(SyncError::from)
+    }
+    async fn accounts_in(&self, parent_id: &str) -> Result<Vec<OrgAccount>, SyncError> {
+        self.accounts_in(parent_id).await.map_err(SyncError::from)
+    }
+    async fn tags_of(&self, account_id: &str) -> Result<BTreeMap<String, String>, SyncError> {
+        self.tags_of(account_id).await.map_err(SyncError::from)
+    }
+}
+
+impl From<trailrelay_aws::Error> for SyncError {
+    fn from(e: trailrelay_aws::Error) -> Self {
+        if e.is_throttling() {
+            SyncError::Throttled(e.to_string())
+        } else {
+            SyncError::Failed(e.to_string())
+        }
+    }
+}
+
+/// The directory bucket, written through the adapter.
+pub struct S3Store {
+    pub config: aws_config::SdkConfig,
+    pub bucket: String,
+}
+
+impl SnapshotStore for S3Store {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SyncError> {
+        trailrelay_aws::s3::put_json(&self.config, &self.bucket, key, body)
+            .await
+            .map_err(SyncError::from)
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
-use trailrelay_account_sync::aws::{OrganizationsApi, S3Store};
 use trailrelay_account_sync::orgs::EnvironmentRule;
-use trailrelay_account_sync::{sync, SyncError, SyncSettings};
+use trailrelay_account_sync::{sync, S3Store, SyncError, SyncSettings};
+use trailrelay_aws::organizations::Tree;
 
 const ENV_BUCKET: &str = "TRAILRELAY_DIRECTORY_BUCKET";
 const ENV_PREFIX: &str = "TRAILRELAY_DIRECTORY_PREFIX";
@@ -48,20 +48,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = trailrelay_aws::config_loader().load().await;
     // Organizations is read from the management account (or a delegated
     // administrator) through a role there, when one is given.
-    let mut org_config = aws_sdk_organizations::config::Builder::from(&config);
-    if let Some(role) = var(ENV_ROLE) {
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-            .session_name("trailrelay-account-sync")
-            .configure(&config)
-            .build()
-            .await;
-        org_config = org_config.credentials_provider(provider);
-    }
-    let org = OrganizationsApi::new(aws_sdk_organizations::Client::from_conf(org_config.build()));
-    let s3_config = aws_sdk_s3::config::Builder::from(&config)
-        .force_path_style(true)
-        .build();
-    let store = S3Store::new(aws_sdk_s3::Client::from_conf(s3_config), bucket);
+    let org_config = match var(ENV_ROLE) {
+        Some(role) => trailrelay_aws::assume_role(&config, &role, "trailrelay-account-sync").await,
+        None => config.clone(),
+    };
+    let org = Tree::new(&org_config);
+    let store = S3Store { config, bucket };
     let (org, store, sync_settings) = (&org, &store, &sync_settings);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -1,20 +1,11 @@
 //! Turning what AWS Organizations says into the account directory: OU paths
 //! of names, environments from a tag or the OU names. The calls themselves
-//! are `aws.rs`'s; this is the part worth testing alone.
+//! are the adapters' (`trailrelay_aws::organizations`); this is the part
+//! worth testing alone.
 
 use std::collections::{BTreeMap, HashMap};
+use trailrelay_aws::organizations::OrgAccount;
 use trailrelay_shared::directory::{AccountInfo, DirectoryFile, FORMAT_VERSION};
-
-/// An account as Organizations lists it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrgAccount {
-    pub id: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub status: Option<String>,
-    pub state: Option<String>,
-    pub joined_at: Option<String>,
-}
 
 /// An account with where it sits and what it is tagged with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -291,11 +291,21 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_under_any_fault() {
-    let scale: usize = std::env::var("TRAILRELAY_FAULT_SCALE")
+    // 1 in `make test`, 10 in `make soak`, a fraction in `make check`.
+    let scale: f64 = std::env::var("TRAILRELAY_FAULT_SCALE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let (n, d) = (300 * scale, 50 * scale.min(4));
+        .filter(|s: &f64| *s > 0.0)
+        .unwrap_or(1.0);
+    let (n, d) = (
+        ((300.0 * scale) as usize).max(10),
+        ((50.0 * scale.min(4.0)) as usize).max(5),
+    );
+    // The rows near a deadline cost their deadline per invocation.
+    let (n_slow, d_slow) = (
+        ((200.0 * scale.min(1.0)) as usize).max(20),
+        ((10.0 * scale.min(1.0)) as usize).max(2),
+    );
     let long = Duration::from_secs(10);
     let short = Duration::from_millis(2500);
     let mut rows = Vec::new();
@@ -333,8 +343,8 @@ async fn nothing_is_lost_under_any_fault() {
                 delay: Duration::from_millis(1200),
                 ..Faults::default()
             },
-            200,
-            10,
+            n_slow,
+            d_slow,
             short,
         )
         .await,
@@ -359,8 +369,8 @@ async fn nothing_is_lost_under_any_fault() {
                 down: true,
                 ..Faults::default()
             },
-            200,
-            10,
+            n_slow,
+            d_slow,
             short,
         )
         .await,

@@ -1,11 +1,53 @@
-//! The real Organizations reader and S3 store, through the AWS SDK.
+//! AWS Organizations: the organization itself, and the tree account-sync
+//! reads (roots, OUs, accounts, tags), every list paged through.
 
-use crate::orgs::OrgAccount;
-use crate::{Node, Organizations, SnapshotStore, SyncError};
-use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata};
+use crate::Error;
+use aws_config::SdkConfig;
 use aws_sdk_organizations::primitives::DateTimeFormat;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The organization's id and its management account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Option<String>,
+    pub management_account: Option<String>,
+}
+
+pub async fn describe(config: &SdkConfig) -> Result<Organization, Error> {
+    let answer = aws_sdk_organizations::Client::new(config)
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| Error::of("DescribeOrganization", e))?;
+    let organization = answer.organization();
+    Ok(Organization {
+        id: organization.and_then(|o| o.id()).map(str::to_owned),
+        management_account: organization
+            .and_then(|o| o.master_account_id())
+            .map(str::to_owned),
+    })
+}
+
+/// An OU or root: its id and name; a root also its organization's id (from
+/// its ARN), with which the accounts' organization paths begin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub organization_id: Option<String>,
+}
+
+/// An account as Organizations lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub status: Option<String>,
+    pub state: Option<String>,
+    pub joined_at: Option<String>,
+}
 
 /// Calls made, per API: the cost of a sync, reported with it.
 #[derive(Debug, Default)]
@@ -17,63 +59,30 @@ pub struct CallCounts {
 }
 
 impl CallCounts {
+    fn all(&self) -> [(&'static str, &AtomicU64); 4] {
+        [
+            ("ListRoots", &self.list_roots),
+            (
+                "ListOrganizationalUnitsForParent",
+                &self.list_organizational_units_for_parent,
+            ),
+            ("ListAccountsForParent", &self.list_accounts_for_parent),
+            ("ListTagsForResource", &self.list_tags_for_resource),
+        ]
+    }
+
     /// Starts counting again (one container runs one sync at a time).
     pub fn reset(&self) {
-        for counter in [
-            &self.list_roots,
-            &self.list_organizational_units_for_parent,
-            &self.list_accounts_for_parent,
-            &self.list_tags_for_resource,
-        ] {
+        for (_, counter) in self.all() {
             counter.store(0, Ordering::Relaxed);
         }
     }
 
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        BTreeMap::from([
-            ("ListRoots", self.list_roots.load(Ordering::Relaxed)),
-            (
-                "ListOrganizationalUnitsForParent",
-                self.list_organizational_units_for_parent
-                    .load(Ordering::Relaxed),
-            ),
-            (
-                "ListAccountsForParent",
-                self.list_accounts_for_parent.load(Ordering::Relaxed),
-            ),
-            (
-                "ListTagsForResource",
-                self.list_tags_for_resource.load(Ordering::Relaxed),
-            ),
-        ])
-    }
-}
-
-pub struct OrganizationsApi {
-    client: aws_sdk_organizations::Client,
-    pub calls: CallCounts,
-}
-
-impl OrganizationsApi {
-    pub fn new(client: aws_sdk_organizations::Client) -> Self {
-        OrganizationsApi {
-            client,
-            calls: CallCounts::default(),
-        }
-    }
-}
-
-/// Throttling is worth a retry; anything else ends the read.
-fn classify<E>(api: &str, err: E) -> SyncError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let detail = format!("{api}: {}", DisplayErrorContext(&err));
-    match err.code() {
-        Some("TooManyRequestsException") | Some("ThrottlingException") => {
-            SyncError::Throttled(detail)
-        }
-        _ => SyncError::Failed(detail),
+        self.all()
+            .into_iter()
+            .map(|(api, counter)| (api, counter.load(Ordering::Relaxed)))
+            .collect()
     }
 }
 
@@ -81,13 +90,26 @@ fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-impl Organizations for OrganizationsApi {
-    async fn roots(&self) -> Result<Vec<Node>, SyncError> {
+/// The organization's tree, read page by page, each call counted.
+pub struct Tree {
+    client: aws_sdk_organizations::Client,
+    pub calls: CallCounts,
+}
+
+impl Tree {
+    pub fn new(config: &SdkConfig) -> Self {
+        Tree {
+            client: aws_sdk_organizations::Client::new(config),
+            calls: CallCounts::default(),
+        }
+    }
+
+    pub async fn roots(&self) -> Result<Vec<Node>, Error> {
         let mut pages = self.client.list_roots().into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             count(&self.calls.list_roots);
-            let page = page.map_err(|e| classify("ListRoots", e))?;
+            let page = page.map_err(|e| Error::of("ListRoots", e))?;
             out.extend(page.roots().iter().map(|r| {
                 Node {
                     id: r.id().unwrap_or_default().to_owned(),
@@ -104,7 +126,7 @@ impl Organizations for OrganizationsApi {
         Ok(out)
     }
 
-    async fn child_ous(&self, parent_id: &str) -> Result<Vec<Node>, SyncError> {
+    pub async fn child_ous(&self, parent_id: &str) -> Result<Vec<Node>, Error> {
         let mut pages = self
             .client
             .list_organizational_units_for_parent()
@@ -114,7 +136,7 @@ impl Organizations for OrganizationsApi {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             count(&self.calls.list_organizational_units_for_parent);
-            let page = page.map_err(|e| classify("ListOrganizationalUnitsForParent", e))?;
+            let page = page.map_err(|e| Error::of("ListOrganizationalUnitsForParent", e))?;
             out.extend(page.organizational_units().iter().map(|ou| Node {
                 id: ou.id().unwrap_or_default().to_owned(),
                 name: ou.name().unwrap_or_default().to_owned(),
@@ -124,7 +146,7 @@ impl Organizations for OrganizationsApi {
         Ok(out)
     }
 
-    async fn accounts_in(&self, parent_id: &str) -> Result<Vec<OrgAccount>, SyncError> {
+    pub async fn accounts_in(&self, parent_id: &str) -> Result<Vec<OrgAccount>, Error> {
         let mut pages = self
             .client
             .list_accounts_for_parent()
@@ -134,7 +156,7 @@ impl Organizations for OrganizationsApi {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             count(&self.calls.list_accounts_for_parent);
-            let page = page.map_err(|e| classify("ListAccountsForParent", e))?;
+            let page = page.map_err(|e| Error::of("ListAccountsForParent", e))?;
             out.extend(page.accounts().iter().filter_map(|a| {
                 Some(OrgAccount {
                     id: a.id()?.to_owned(),
@@ -151,7 +173,7 @@ impl Organizations for OrganizationsApi {
         Ok(out)
     }
 
-    async fn tags_of(&self, account_id: &str) -> Result<BTreeMap<String, String>, SyncError> {
+    pub async fn tags_of(&self, account_id: &str) -> Result<BTreeMap<String, String>, Error> {
         let mut pages = self
             .client
             .list_tags_for_resource()
@@ -161,7 +183,7 @@ impl Organizations for OrganizationsApi {
         let mut out = BTreeMap::new();
         while let Some(page) = pages.next().await {
             count(&self.calls.list_tags_for_resource);
-            let page = page.map_err(|e| classify("ListTagsForResource", e))?;
+            let page = page.map_err(|e| Error::of("ListTagsForResource", e))?;
             out.extend(
                 page.tags()
                     .iter()
@@ -169,37 +191,5 @@ impl Organizations for OrganizationsApi {
             );
         }
         Ok(out)
-    }
-}
-
-pub struct S3Store {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-}
-
-impl S3Store {
-    pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
-        S3Store { client, bucket }
-    }
-}
-
-impl SnapshotStore for S3Store {
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SyncError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| {
-                SyncError::Failed(format!(
-                    "PutObject s3://{}/{key}: {}",
-                    self.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        Ok(())
     }
 }

@@ -1,0 +1,238 @@
+//! The reader's wiring against a deployment held in memory: which names it
+//! reads, which accounts and regions it reads them in, and that a missing
+//! piece is a finding, never a crash.
+
+use super::reads::Deployment;
+use super::*;
+use std::collections::BTreeMap;
+use trailrelay_aws::cloudtrail::Trail;
+use trailrelay_aws::eventbridge::{Bus, Rule};
+use trailrelay_aws::iam::Role;
+use trailrelay_aws::sqs::Queue;
+use trailrelay_aws::Error;
+
+const SECURITY: &str = "222222222222";
+const MEMBER_ROLE: &str = "arn:aws:iam::333333333333:role/trailrelay-doctor";
+const CONSUMER_ROLE: &str = "arn:aws:iam::444444444444:role/trailrelay-consumer-doctor";
+
+/// One account: what it holds, per region where AWS keeps it per region.
+#[derive(Clone, Default)]
+struct Fake {
+    region: String,
+    buses: BTreeMap<String, Bus>,
+    /// (region, bus, rule)
+    rules: BTreeMap<(String, String, String), Rule>,
+    queues: BTreeMap<String, Queue>,
+    functions: BTreeMap<String, BTreeMap<String, String>>,
+    roles: BTreeMap<String, Role>,
+    /// The accounts behind roles this one may assume.
+    others: BTreeMap<String, Fake>,
+}
+
+fn missing(api: &'static str) -> Error {
+    Error {
+        api,
+        code: Some("ResourceNotFoundException".into()),
+        detail: "not found".into(),
+    }
+}
+
+impl Deployment for Fake {
+    fn region(&self) -> Option<String> {
+        Some(self.region.clone())
+    }
+    fn in_region(&self, region: &str) -> Self {
+        Fake {
+            region: region.to_owned(),
+            ..self.clone()
+        }
+    }
+    async fn assume(&self, role_arn: &str) -> Self {
+        let mut other = self.others.get(role_arn).cloned().unwrap_or_default();
+        other.region = self.region.clone();
+        other
+    }
+    async fn organization(&self) -> Result<Organization, Error> {
+        Ok(Organization {
+            id: Some("o-exampleorgid".into()),
+            management_account: Some("111111111111".into()),
+        })
+    }
+    async fn bus(&self, name: &str) -> Result<Bus, Error> {
+        self.buses
+            .get(name)
+            .cloned()
+            .ok_or(missing("DescribeEventBus"))
+    }
+    async fn rule(&self, bus: &str, name: &str) -> Result<Rule, Error> {
+        let key = (self.region.clone(), bus.to_owned(), name.to_owned());
+        self.rules.get(&key).cloned().ok_or(missing("DescribeRule"))
+    }
+    async fn test_pattern(&self, _pattern: &str, _event: &str) -> Result<bool, Error> {
+        Err(missing("TestEventPattern"))
+    }
+    async fn queue(&self, name: &str) -> Result<Queue, Error> {
+        self.queues.get(name).cloned().ok_or(missing("GetQueueUrl"))
+    }
+    async fn dead_letter_codes(&self, _queue: &Queue) -> Result<Vec<String>, Error> {
+        Ok(vec!["KMSAccessDeniedException".into()])
+    }
+    async fn function_environment(&self, name: &str) -> Result<BTreeMap<String, String>, Error> {
+        self.functions
+            .get(name)
+            .cloned()
+            .ok_or(missing("GetFunctionConfiguration"))
+    }
+    async fn key_policy(&self, _key: &str) -> Result<String, Error> {
+        Err(missing("GetKeyPolicy"))
+    }
+    async fn role(&self, name: &str) -> Result<Role, Error> {
+        self.roles.get(name).cloned().ok_or(missing("GetRole"))
+    }
+    async fn object(&self, _bucket: &str, _key: &str) -> Result<Vec<u8>, Error> {
+        Err(missing("GetObject"))
+    }
+    async fn trails(&self) -> Result<Vec<Trail>, Error> {
+        Ok(Vec::new())
+    }
+    async fn failed_invocations(&self, _rule: &str, _hours: u32) -> Result<f64, Error> {
+        Ok(0.0)
+    }
+}
+
+fn args(member_regions: &[&str]) -> DoctorArgs {
+    DoctorArgs {
+        prefix: None,
+        member_roles: vec![MEMBER_ROLE.into()],
+        consumer_roles: vec![CONSUMER_ROLE.into()],
+        consumer_bus: "trailrelay-consumer".into(),
+        member_regions: member_regions.iter().map(|r| r.to_string()).collect(),
+        include_read_only: true,
+        directory_max_age: 86400,
+        aws: crate::aws::AwsArgs {
+            profile: None,
+            region: None,
+        },
+        json: true,
+    }
+}
+
+fn read(security: &Fake, args: &DoctorArgs) -> Vec<Finding> {
+    let settings = Settings::from_lookup(|_| None).expect("default settings");
+    crate::aws::runtime()
+        .expect("runtime")
+        .block_on(read_deployment(security, args, &settings, "trailrelay"))
+}
+
+fn status_of<'a>(findings: &'a [Finding], id: &str) -> Option<&'a Finding> {
+    findings.iter().find(|f| f.id == id)
+}
+
+#[test]
+fn an_account_with_nothing_deployed_fails_each_piece_and_does_not_stop() {
+    let findings = read(
+        &Fake {
+            region: "us-east-1".into(),
+            ..Fake::default()
+        },
+        &args(&[]),
+    );
+    for id in [
+        "ingest-bus-policy",
+        "ingest-rule",
+        "enricher-environment",
+        "ingest-dlq",
+    ] {
+        let finding = status_of(&findings, id).unwrap_or_else(|| panic!("no finding {id}"));
+        assert_eq!(finding.status, Status::Fail, "{id}: {finding:?}");
+    }
+    for category in Category::ALL {
+        let id = format!("category-bus-policy-{category}");
+        assert_eq!(
+            status_of(&findings, &id).map(|f| f.status),
+            Some(Status::Fail)
+        );
+    }
+    // Without an ingest bus there is no ARN to compare a member's target with.
+    assert_eq!(
+        status_of(&findings, "member-333333333333").map(|f| f.status),
+        Some(Status::CouldNotCheck)
+    );
+    assert!(any_failed(&findings));
+}
+
+#[test]
+fn members_are_read_through_their_role_in_every_region_and_consumers_through_theirs() {
+    let ingest = format!("arn:aws:events:us-east-1:{SECURITY}:event-bus/trailrelay-ingest");
+    let forward = Rule {
+        name: "trailrelay-forward".into(),
+        state: "ENABLED".into(),
+        event_pattern: Some(r#"{"detail-type":["AWS API Call via CloudTrail"]}"#.into()),
+        targets: Vec::new(),
+    };
+    let member = Fake {
+        rules: BTreeMap::from([(
+            (
+                "us-east-1".into(),
+                "default".into(),
+                "trailrelay-forward".into(),
+            ),
+            forward,
+        )]),
+        ..Fake::default()
+    };
+    let security = Fake {
+        region: "us-east-1".into(),
+        buses: BTreeMap::from([(
+            "trailrelay-ingest".into(),
+            Bus {
+                arn: ingest,
+                policy: None,
+            },
+        )]),
+        queues: BTreeMap::from([(
+            "trailrelay-bus-dlq".into(),
+            Queue {
+                waiting: Some(3),
+                ..Queue::default()
+            },
+        )]),
+        others: BTreeMap::from([(MEMBER_ROLE.into(), member)]),
+        ..Fake::default()
+    };
+    let findings = read(&security, &args(&["us-east-1", "eu-west-1"]));
+
+    // The member's rule exists in the region it was deployed to only.
+    let east = status_of(&findings, "member-rule-333333333333-us-east-1").expect("us-east-1");
+    let west = status_of(&findings, "member-rule-333333333333-eu-west-1").expect("eu-west-1");
+    assert!(
+        !west.evidence.is_empty() && west.status == Status::Fail,
+        "{west:?}"
+    );
+    assert_ne!(east.evidence, west.evidence);
+    assert!(
+        west.fix.as_deref().is_some_and(|f| f.contains("eu-west-1")),
+        "{west:?}"
+    );
+    // Failed invocations are read only where the rule exists.
+    assert!(status_of(
+        &findings,
+        "member-failed-invocations-333333333333-us-east-1"
+    )
+    .is_some());
+    assert!(status_of(
+        &findings,
+        "member-failed-invocations-333333333333-eu-west-1"
+    )
+    .is_none());
+    // The security account's own forward rule is read in both regions too.
+    assert!(status_of(&findings, &format!("member-rule-{SECURITY}-eu-west-1")).is_some());
+    // The consumer's bus is read in the consumer's account, where it is missing.
+    assert_eq!(
+        status_of(&findings, "consumer-bus-444444444444").map(|f| f.status),
+        Some(Status::CouldNotCheck)
+    );
+    // Dead letters waiting are read, with their error codes.
+    let dlq = status_of(&findings, "bus-dlq").expect("bus-dlq");
+    assert!(dlq.evidence.contains("KMSAccessDeniedException"), "{dlq:?}");
+}
