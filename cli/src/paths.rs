@@ -8,7 +8,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use trailrelay_aws::dynamodb::DynamoPathStore;
 use trailrelay_aws::s3::read_directory;
-use trailrelay_shared::paths::{assess, expected_paths, rfc3339, PathState, PathStatus, PathStore};
+use trailrelay_path_health::{assess, expected_paths, PathState, PathStatus};
+use trailrelay_shared::paths::{rfc3339, PathStore};
 use trailrelay_shared::settings::{ENV_ENROLLED_REGIONS, ENV_PATHS_TABLE};
 use trailrelay_shared::Settings;
 

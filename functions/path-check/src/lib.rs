@@ -8,10 +8,9 @@ use serde::Serialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
+use trailrelay_path_health::{assess, change_entry, expected_paths, Change, PathState, PathStatus};
 use trailrelay_shared::directory::Directory;
-use trailrelay_shared::paths::{
-    assess, change_entry, expected_paths, rfc3339, Change, PathState, PathStatus, PathStore,
-};
+use trailrelay_shared::paths::{rfc3339, PathStore};
 use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
 use trailrelay_shared::settings::{Settings, ENV_ENROLLED_REGIONS};
 use trailrelay_shared::Category;

@@ -10,10 +10,9 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use trailrelay_path_check::{CheckError, PathCheck};
+use trailrelay_path_health::{PATH_RESTORED, PATH_SILENT};
 use trailrelay_shared::directory::Directory;
-use trailrelay_shared::paths::{
-    PathKey, PathRecord, PathStore, Recorded, PATH_RESTORED, PATH_SILENT,
-};
+use trailrelay_shared::paths::{PathKey, PathRecord, PathStore, Recorded};
 use trailrelay_shared::publish::{EntryFailure, Publisher};
 use trailrelay_shared::{Entry, Error, Settings};
 
