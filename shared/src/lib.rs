@@ -17,7 +17,6 @@ pub mod entry;
 pub mod error;
 pub mod event;
 pub mod lenient;
-pub mod logging;
 pub mod metrics;
 pub mod paths;
 pub mod publish;

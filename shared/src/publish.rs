@@ -7,7 +7,6 @@ use crate::retry::{backoff, RetryPolicy};
 use crate::settings::Limits;
 use futures_util::stream::{self, StreamExt};
 use std::future::Future;
-use std::time::Duration;
 use tokio::time::Instant;
 
 /// Why EventBridge did not take one entry of a call.
@@ -82,26 +81,6 @@ pub fn plan_batches(sizes: &[usize], limits: &Limits) -> Vec<Vec<usize>> {
         batches.push(current);
     }
     batches
-}
-
-/// Lambda never runs a function longer than this.
-pub const LAMBDA_MAX_DURATION: Duration = Duration::from_secs(15 * 60);
-
-/// How long an invocation may take, from the deadline the runtime gave
-/// (epoch time) and the time now. A deadline that is not a plausible point
-/// in the next 15 minutes (local runtime emulators send 0, or a duration
-/// instead of a time) gives `fallback` instead, and `false` with it.
-pub fn invocation_budget(
-    deadline: std::time::SystemTime,
-    now: std::time::SystemTime,
-    fallback: Duration,
-) -> (Duration, bool) {
-    match deadline.duration_since(now) {
-        Ok(left) if !left.is_zero() && left <= LAMBDA_MAX_DURATION + Duration::from_secs(60) => {
-            (left, true)
-        }
-        _ => (fallback, false),
-    }
 }
 
 pub struct Delivering<'a, P> {
@@ -279,28 +258,6 @@ mod tests {
         let batches = plan_batches(&[400, 400, 300, 500, 1000, 1], &limits(10, 1000));
         assert_eq!(batches, vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]);
         assert!(plan_batches(&[], &limits(10, 1000)).is_empty());
-    }
-
-    #[test]
-    fn the_budget_comes_from_a_plausible_deadline_only() {
-        use std::time::{SystemTime, UNIX_EPOCH};
-        let now = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        let fallback = Duration::from_secs(30);
-        let in_ten = now + Duration::from_secs(10);
-        assert_eq!(
-            invocation_budget(in_ten, now, fallback),
-            (Duration::from_secs(10), true)
-        );
-        // A duration sent as if it were a time: January 1970.
-        let relative = UNIX_EPOCH + Duration::from_secs(600);
-        assert_eq!(
-            invocation_budget(relative, now, fallback),
-            (fallback, false)
-        );
-        assert_eq!(invocation_budget(now, now, fallback), (fallback, false));
-        let far = now + Duration::from_secs(3600 * 24 * 365);
-        assert_eq!(invocation_budget(far, now, fallback), (fallback, false));
-        let _ = SystemTime::now();
     }
 
     #[test]

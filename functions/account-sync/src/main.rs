@@ -41,7 +41,7 @@ fn settings() -> Result<(String, SyncSettings), SyncError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trailrelay_shared::logging::init_json();
+    trailrelay_lambda::logging::init_json();
 
     let (bucket, sync_settings) =
         settings().map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
@@ -82,13 +82,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 /// One embedded-metric-format line per sync.
-fn emf(now: time::OffsetDateTime, accounts: usize, with_errors: usize, failed: u64) -> Value {
-    json!({
-        "_aws": {"Timestamp": (now.unix_timestamp_nanos() / 1_000_000) as i64,
-                 "CloudWatchMetrics": [{"Namespace": "trailrelay", "Dimensions": [[]],
-                   "Metrics": [{"Name": "DirectoryAccounts", "Unit": "Count"},
-                               {"Name": "DirectoryAccountsWithErrors", "Unit": "Count"},
-                               {"Name": "DirectorySyncFailed", "Unit": "Count"}]}]},
-        "DirectoryAccounts": accounts, "DirectoryAccountsWithErrors": with_errors, "DirectorySyncFailed": failed,
-    })
+fn emf(now: time::OffsetDateTime, accounts: usize, with_errors: usize, failed: u64) -> String {
+    trailrelay_lambda::emf::line(
+        i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        &[],
+        &[
+            ("DirectoryAccounts", accounts as u64),
+            ("DirectoryAccountsWithErrors", with_errors as u64),
+            ("DirectorySyncFailed", failed),
+        ],
+    )
 }

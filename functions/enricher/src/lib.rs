@@ -3,7 +3,6 @@
 //! publishes the entries, and reports what was not delivered.
 
 pub mod directory;
-pub use trailrelay_aws::{eventbridge, s3};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
@@ -11,11 +10,12 @@ use serde_json::value::RawValue;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 use tokio::time::Instant;
+use trailrelay_lambda::emf;
 use trailrelay_shared::directory::Directory;
 use trailrelay_shared::metrics::Counters;
 use trailrelay_shared::paths::{NoPathStore, PathKey, PathStore, Recorded, WriteThrottle};
 use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
-use trailrelay_shared::{Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
+use trailrelay_shared::{Category, Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnricherError {
@@ -454,4 +454,51 @@ enum Outcome {
         code: String,
         message: String,
     },
+}
+/// The invocation's counts as EMF lines: one with the totals (no
+/// dimension), and one per category that delivered anything (dimension
+/// `Category`).
+pub fn metric_lines(counters: &Counters, timestamp_ms: i64) -> Vec<String> {
+    let mut lines = vec![emf::line(timestamp_ms, &[], &counters.totals())];
+    for category in Category::ALL {
+        let delivered = counters.delivered_by_category[category.index()];
+        if delivered > 0 {
+            lines.push(emf::line(
+                timestamp_ms,
+                &[("Category", category.as_str())],
+                &[("Delivered", delivered)],
+            ));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn metric_lines_carry_the_totals_and_each_category_that_delivered() {
+        let mut counters = Counters {
+            events_in: 3,
+            delivered: 2,
+            refused: 1,
+            ..Counters::default()
+        };
+        counters.delivered_by_category[Category::Identity.index()] = 2;
+        let lines = metric_lines(&counters, 1_700_000_000_000);
+        assert_eq!(lines.len(), 2);
+        let totals: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(totals["EventsIn"], 3);
+        assert_eq!(totals["Refused"], 1);
+        let declared = totals["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(declared, counters.totals().len());
+        let per_category: Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(per_category["Category"], "identity");
+        assert_eq!(per_category["Delivered"], 2);
+    }
 }

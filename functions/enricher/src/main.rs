@@ -10,16 +10,17 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
 use trailrelay_aws::dynamodb::DynamoPathStore;
+use trailrelay_aws::eventbridge::EventBridgePublisher;
+use trailrelay_aws::s3::S3Directory;
 use trailrelay_enricher::directory::LiveDirectory;
-use trailrelay_enricher::eventbridge::EventBridgePublisher;
-use trailrelay_enricher::s3::S3Directory;
 use trailrelay_enricher::{Enricher, EnricherError, Response};
-use trailrelay_shared::publish::invocation_budget;
+use trailrelay_lambda::budget::invocation_budget;
+use trailrelay_lambda::emf;
 use trailrelay_shared::{Relay, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trailrelay_shared::logging::init_json();
+    trailrelay_lambda::logging::init_json();
 
     let relay = Relay::load(Settings::from_env().map_err(EnricherError::from)?)
         .map_err(EnricherError::from)?;
@@ -67,10 +68,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }
                 None => enricher.handle(event.payload.get(), deadline).await,
             };
-            let now_ms = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            for line in counters.to_emf(now_ms) {
+            for line in trailrelay_enricher::metric_lines(&counters, emf::now_ms()) {
                 println!("{line}");
             }
             result.map(|response: Response| response)

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use trailrelay_enricher::eventbridge::EventBridgePublisher;
+use trailrelay_aws::eventbridge::EventBridgePublisher;
 use trailrelay_enricher::{Enricher, Response as Answer};
 use trailrelay_shared::{Relay, Settings};
 

@@ -52,24 +52,15 @@ impl CheckReport {
     /// CloudWatch embedded metric format: the silent paths (the alarm's
     /// metric), the expected ones, and undelivered reports.
     pub fn to_emf(&self, timestamp_ms: i64) -> String {
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": trailrelay_shared::metrics::NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": [
-                        {"Name": "SilentPaths", "Unit": "Count"},
-                        {"Name": "ExpectedPaths", "Unit": "Count"},
-                        {"Name": "PathReportsFailed", "Unit": "Count"},
-                    ],
-                }],
-            },
-            "SilentPaths": self.silent,
-            "ExpectedPaths": self.expected,
-            "PathReportsFailed": self.failed.len(),
-        })
-        .to_string()
+        trailrelay_lambda::emf::line(
+            timestamp_ms,
+            &[],
+            &[
+                ("SilentPaths", self.silent as u64),
+                ("ExpectedPaths", self.expected as u64),
+                ("PathReportsFailed", self.failed.len() as u64),
+            ],
+        )
     }
 }
 

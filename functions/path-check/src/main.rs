@@ -9,14 +9,14 @@ use tokio::time::Instant;
 use trailrelay_aws::dynamodb::DynamoPathStore;
 use trailrelay_aws::eventbridge::EventBridgePublisher;
 use trailrelay_aws::s3::read_directory;
+use trailrelay_lambda::budget::invocation_budget;
 use trailrelay_path_check::{CheckError, PathCheck, FALLBACK_BUDGET};
-use trailrelay_shared::publish::invocation_budget;
 use trailrelay_shared::settings::ENV_PATHS_TABLE;
 use trailrelay_shared::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trailrelay_shared::logging::init_json();
+    trailrelay_lambda::logging::init_json();
 
     let settings = Settings::from_env().map_err(CheckError::from)?;
     let table = settings.paths.table.clone().ok_or_else(|| {
