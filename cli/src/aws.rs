@@ -18,7 +18,7 @@ impl AwsArgs {
     /// The standard AWS configuration (credential chain, `AWS_ENDPOINT_URL`),
     /// with the profile and the region when given.
     pub async fn config(&self) -> aws_config::SdkConfig {
-        trailrelay_aws::load_config(self.profile.as_deref(), self.region.as_deref()).await
+        trailrelay_adapters::load_config(self.profile.as_deref(), self.region.as_deref()).await
     }
 }
 

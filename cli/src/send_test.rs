@@ -12,8 +12,8 @@ use aws_config::SdkConfig;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
-use trailrelay_aws::eventbridge::Buses;
-use trailrelay_aws::sqs::Queues;
+use trailrelay_adapters::eventbridge::Buses;
+use trailrelay_adapters::sqs::Queues;
 use trailrelay_shared::relay::TEST_EVENT;
 use trailrelay_shared::Settings;
 
@@ -105,7 +105,7 @@ async fn listen(
     Ok(listener)
 }
 
-fn aws(e: trailrelay_aws::Error) -> CliError {
+fn aws(e: trailrelay_adapters::Error) -> CliError {
     CliError::Aws(e.to_string())
 }
 
@@ -128,7 +128,7 @@ async fn send_and_wait(
     let (sender_config, bus, path) = match &args.member_role {
         Some(role) => {
             let member =
-                trailrelay_aws::assume_role(config, role, "trailrelay-send-test-event").await;
+                trailrelay_adapters::assume_role(config, role, "trailrelay-send-test-event").await;
             let account = role.split(':').nth(4).unwrap_or("?").to_owned();
             (
                 member,

@@ -5,7 +5,7 @@
 
 use crate::finding::Finding;
 use serde_json::Value;
-use trailrelay_aws::eventbridge::Rule;
+use trailrelay_adapters::eventbridge::Rule;
 
 /// One statement of a resource policy, as far as the checks look.
 #[derive(Debug)]
@@ -615,7 +615,7 @@ pub fn directory(
 mod tests {
     use super::*;
     use crate::finding::Status;
-    use trailrelay_aws::eventbridge::Target;
+    use trailrelay_adapters::eventbridge::Target;
 
     const ORG: &str = "o-exampleorgid";
     const INGEST: &str = "arn:aws:events:us-east-1:222222222222:event-bus/trailrelay-ingest";

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 use time::OffsetDateTime;
-use trailrelay_aws::organizations::Organization;
+use trailrelay_adapters::organizations::Organization;
 use trailrelay_shared::directory::Directory;
 mod judge;
 mod reads;

@@ -4,12 +4,12 @@
 //! in milliseconds.
 
 use std::collections::BTreeMap;
-use trailrelay_aws::cloudtrail::Trail;
-use trailrelay_aws::eventbridge::{Bus, Rule};
-use trailrelay_aws::iam::Role;
-use trailrelay_aws::organizations::Organization;
-use trailrelay_aws::sqs::Queue;
-use trailrelay_aws::Error;
+use trailrelay_adapters::cloudtrail::Trail;
+use trailrelay_adapters::eventbridge::{Bus, Rule};
+use trailrelay_adapters::iam::Role;
+use trailrelay_adapters::organizations::Organization;
+use trailrelay_adapters::sqs::Queue;
+use trailrelay_adapters::Error;
 
 /// One account and region of a deployment, read only.
 pub(crate) trait Deployment: Sized {
@@ -41,63 +41,64 @@ pub(crate) struct Live {
 
 impl Deployment for Live {
     fn region(&self) -> Option<String> {
-        trailrelay_aws::region_of(&self.config)
+        trailrelay_adapters::region_of(&self.config)
     }
     fn in_region(&self, region: &str) -> Self {
         Live {
-            config: trailrelay_aws::in_region(&self.config, region),
+            config: trailrelay_adapters::in_region(&self.config, region),
         }
     }
     async fn assume(&self, role_arn: &str) -> Self {
         Live {
-            config: trailrelay_aws::assume_role(&self.config, role_arn, "trailrelay-doctor").await,
+            config: trailrelay_adapters::assume_role(&self.config, role_arn, "trailrelay-doctor")
+                .await,
         }
     }
     async fn organization(&self) -> Result<Organization, Error> {
-        trailrelay_aws::organizations::describe(&self.config).await
+        trailrelay_adapters::organizations::describe(&self.config).await
     }
     async fn bus(&self, name: &str) -> Result<Bus, Error> {
-        trailrelay_aws::eventbridge::Buses::new(&self.config)
+        trailrelay_adapters::eventbridge::Buses::new(&self.config)
             .describe(name)
             .await
     }
     async fn rule(&self, bus: &str, name: &str) -> Result<Rule, Error> {
-        trailrelay_aws::eventbridge::Buses::new(&self.config)
+        trailrelay_adapters::eventbridge::Buses::new(&self.config)
             .rule(bus, name)
             .await
     }
     async fn test_pattern(&self, pattern: &str, event: &str) -> Result<bool, Error> {
-        trailrelay_aws::eventbridge::Buses::new(&self.config)
+        trailrelay_adapters::eventbridge::Buses::new(&self.config)
             .test_pattern(pattern, event)
             .await
     }
     async fn queue(&self, name: &str) -> Result<Queue, Error> {
-        trailrelay_aws::sqs::Queues::new(&self.config)
+        trailrelay_adapters::sqs::Queues::new(&self.config)
             .find(name)
             .await
     }
     async fn dead_letter_codes(&self, queue: &Queue) -> Result<Vec<String>, Error> {
-        trailrelay_aws::sqs::Queues::new(&self.config)
+        trailrelay_adapters::sqs::Queues::new(&self.config)
             .peek_error_codes(&queue.url)
             .await
     }
     async fn function_environment(&self, name: &str) -> Result<BTreeMap<String, String>, Error> {
-        trailrelay_aws::lambda::environment(&self.config, name).await
+        trailrelay_adapters::lambda::environment(&self.config, name).await
     }
     async fn key_policy(&self, key: &str) -> Result<String, Error> {
-        trailrelay_aws::kms::key_policy(&self.config, key).await
+        trailrelay_adapters::kms::key_policy(&self.config, key).await
     }
     async fn role(&self, name: &str) -> Result<Role, Error> {
-        trailrelay_aws::iam::role(&self.config, name).await
+        trailrelay_adapters::iam::role(&self.config, name).await
     }
     async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
-        trailrelay_aws::s3::get_object(&self.config, bucket, key).await
+        trailrelay_adapters::s3::get_object(&self.config, bucket, key).await
     }
     async fn trails(&self) -> Result<Vec<Trail>, Error> {
-        trailrelay_aws::cloudtrail::trails(&self.config).await
+        trailrelay_adapters::cloudtrail::trails(&self.config).await
     }
     async fn failed_invocations(&self, rule: &str, hours: u32) -> Result<f64, Error> {
-        trailrelay_aws::cloudwatch::sum_over_hours(
+        trailrelay_adapters::cloudwatch::sum_over_hours(
             &self.config,
             "AWS/Events",
             "FailedInvocations",

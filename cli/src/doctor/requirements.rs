@@ -5,7 +5,7 @@
 
 use crate::finding::Finding;
 use serde_json::Value;
-use trailrelay_aws::cloudtrail::{AdvancedSelector, BasicSelector, Trail};
+use trailrelay_adapters::cloudtrail::{AdvancedSelector, BasicSelector, Trail};
 
 pub const KEY_GRANTS: &str = "key-grants";
 

@@ -5,11 +5,11 @@
 use super::reads::Deployment;
 use super::*;
 use std::collections::BTreeMap;
-use trailrelay_aws::cloudtrail::Trail;
-use trailrelay_aws::eventbridge::{Bus, Rule};
-use trailrelay_aws::iam::Role;
-use trailrelay_aws::sqs::Queue;
-use trailrelay_aws::Error;
+use trailrelay_adapters::cloudtrail::Trail;
+use trailrelay_adapters::eventbridge::{Bus, Rule};
+use trailrelay_adapters::iam::Role;
+use trailrelay_adapters::sqs::Queue;
+use trailrelay_adapters::Error;
 
 const SECURITY: &str = "222222222222";
 const MEMBER_ROLE: &str = "arn:aws:iam::333333333333:role/trailrelay-doctor";

@@ -1,7 +1,7 @@
 //! account-sync: reads AWS Organizations (accounts, their OU path of names,
 //! their tags) and writes the account directory snapshot that the enricher
 //! reads. The AWS calls sit behind [`Organizations`] and [`SnapshotStore`],
-//! filled by the adapters (`trailrelay_aws`) at the end of this file.
+//! filled by the adapters (`trailrelay_adapters`) at the end of this file.
 
 pub mod orgs;
 
@@ -10,7 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
-use trailrelay_aws::organizations::{Node, OrgAccount};
+use trailrelay_adapters::organizations::{Node, OrgAccount};
 use trailrelay_shared::retry::{backoff, RetryPolicy};
 
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +204,7 @@ pub async fn sync<O: Organizations, S: SnapshotStore>(
 }
 
 /// Organizations through the adapter: throttling stays worth a retry.
-impl Organizations for trailrelay_aws::organizations::Tree {
+impl Organizations for trailrelay_adapters::organizations::Tree {
     async fn roots(&self) -> Result<Vec<Node>, SyncError> {
         self.roots().await.map_err(SyncError::from)
     }
@@ -219,8 +219,8 @@ impl Organizations for trailrelay_aws::organizations::Tree {
     }
 }
 
-impl From<trailrelay_aws::Error> for SyncError {
-    fn from(e: trailrelay_aws::Error) -> Self {
+impl From<trailrelay_adapters::Error> for SyncError {
+    fn from(e: trailrelay_adapters::Error) -> Self {
         if e.is_throttling() {
             SyncError::Throttled(e.to_string())
         } else {
@@ -237,7 +237,7 @@ pub struct S3Store {
 
 impl SnapshotStore for S3Store {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SyncError> {
-        trailrelay_aws::s3::put_json(&self.config, &self.bucket, key, body)
+        trailrelay_adapters::s3::put_json(&self.config, &self.bucket, key, body)
             .await
             .map_err(SyncError::from)
     }

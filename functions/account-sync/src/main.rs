@@ -5,7 +5,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 use trailrelay_account_sync::orgs::EnvironmentRule;
 use trailrelay_account_sync::{sync, S3Store, SyncError, SyncSettings};
-use trailrelay_aws::organizations::Tree;
+use trailrelay_adapters::organizations::Tree;
 
 const ENV_BUCKET: &str = "TRAILRELAY_DIRECTORY_BUCKET";
 const ENV_PREFIX: &str = "TRAILRELAY_DIRECTORY_PREFIX";
@@ -45,11 +45,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     let (bucket, sync_settings) =
         settings().map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
-    let config = trailrelay_aws::config_loader().load().await;
+    let config = trailrelay_adapters::config_loader().load().await;
     // Organizations is read from the management account (or a delegated
     // administrator) through a role there, when one is given.
     let org_config = match var(ENV_ROLE) {
-        Some(role) => trailrelay_aws::assume_role(&config, &role, "trailrelay-account-sync").await,
+        Some(role) => {
+            trailrelay_adapters::assume_role(&config, &role, "trailrelay-account-sync").await
+        }
         None => config.clone(),
     };
     let org = Tree::new(&org_config);

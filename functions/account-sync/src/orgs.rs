@@ -1,10 +1,10 @@
 //! Turning what AWS Organizations says into the account directory: OU paths
 //! of names, environments from a tag or the OU names. The calls themselves
-//! are the adapters' (`trailrelay_aws::organizations`); this is the part
+//! are the adapters' (`trailrelay_adapters::organizations`); this is the part
 //! worth testing alone.
 
 use std::collections::{BTreeMap, HashMap};
-use trailrelay_aws::organizations::OrgAccount;
+use trailrelay_adapters::organizations::OrgAccount;
 use trailrelay_shared::directory::{AccountInfo, DirectoryFile, FORMAT_VERSION};
 
 /// An account with where it sits and what it is tagged with.

@@ -9,9 +9,9 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
-use trailrelay_aws::dynamodb::DynamoPathStore;
-use trailrelay_aws::eventbridge::EventBridgePublisher;
-use trailrelay_aws::s3::S3Directory;
+use trailrelay_adapters::dynamodb::DynamoPathStore;
+use trailrelay_adapters::eventbridge::EventBridgePublisher;
+use trailrelay_adapters::s3::S3Directory;
 use trailrelay_enricher::directory::LiveDirectory;
 use trailrelay_enricher::{Enricher, EnricherError, Response};
 use trailrelay_lambda::budget::invocation_budget;
@@ -25,10 +25,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let relay = Relay::load(Settings::from_env().map_err(EnricherError::from)?)
         .map_err(EnricherError::from)?;
     // AWS_ENDPOINT_URL, when set, points the SDK at a local emulator.
-    let config = trailrelay_aws::config_loader().load().await;
+    let config = trailrelay_adapters::config_loader().load().await;
     let publisher = EventBridgePublisher::new(EventBridgePublisher::client(&config));
     let live = relay.settings().live_directory.clone().map(|location| {
-        let s3 = trailrelay_aws::s3::client(&config);
+        let s3 = trailrelay_adapters::s3::client(&config);
         let source = S3Directory::new(s3, location.bucket.clone(), location.key.clone());
         LiveDirectory::new(source, Arc::new(relay.directory().clone()), location)
     });

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use trailrelay_aws::eventbridge::EventBridgePublisher;
+use trailrelay_adapters::eventbridge::EventBridgePublisher;
 use trailrelay_enricher::{Enricher, Response as Answer};
 use trailrelay_shared::{Relay, Settings};
 
@@ -138,7 +138,7 @@ async fn start(faults: Faults) -> (Arc<Endpoint>, String) {
 }
 
 async fn enricher(url: &str) -> Enricher<EventBridgePublisher> {
-    let config = trailrelay_aws::config_loader()
+    let config = trailrelay_adapters::config_loader()
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(

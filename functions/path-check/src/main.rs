@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use std::time::SystemTime;
 use time::OffsetDateTime;
 use tokio::time::Instant;
-use trailrelay_aws::dynamodb::DynamoPathStore;
-use trailrelay_aws::eventbridge::EventBridgePublisher;
-use trailrelay_aws::s3::read_directory;
+use trailrelay_adapters::dynamodb::DynamoPathStore;
+use trailrelay_adapters::eventbridge::EventBridgePublisher;
+use trailrelay_adapters::s3::read_directory;
 use trailrelay_lambda::budget::invocation_budget;
 use trailrelay_path_check::{CheckError, PathCheck, FALLBACK_BUDGET};
 use trailrelay_shared::settings::ENV_PATHS_TABLE;
@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "{ENV_PATHS_TABLE} is not set: there is no path store to check"
         ))
     })?;
-    let config = trailrelay_aws::config_loader().load().await;
+    let config = trailrelay_adapters::config_loader().load().await;
     let check = PathCheck {
         store: DynamoPathStore::new(DynamoPathStore::client(&config), table),
         publisher: EventBridgePublisher::new(EventBridgePublisher::client(&config)),
