@@ -286,7 +286,7 @@ fn explain(relay: &Relay, reader: &mut dyn BufRead, out: &mut dyn Write) -> Resu
             Prepared::Entry(p) => {
                 *per_category.entry(p.category).or_default() += 1;
                 malformed += usize::from(p.malformed.is_some());
-                truncated += usize::from(p.has(trailrelay_shared::enrich::Signal::Truncated));
+                truncated += usize::from(p.has(trailrelay_shared::signal::Signal::Truncated));
                 let signals: Vec<&str> = p.signals.iter().map(|s| s.as_str()).collect();
                 let account = match (&p.account_id, &p.account_name) {
                     (Some(id), Some(name)) => format!("{id} ({name})"),

@@ -1,52 +1,48 @@
-//! The categories: one bus each. Adding one means a variant here (and in
-//! `ALL`, `as_str`), its rules in `config/rules.toml`, its bus in
+//! The categories: one bus each. Adding one means a line in
+//! `categories_named!`, its rules in `config/rules.toml`, its bus in
 //! `template.yaml`; docs/architecture.md lists the rest.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The category buses, one per category.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    Identity,
-    Network,
-    Data,
-    Compute,
-    Audit,
-    Governance,
-    Other,
+/// The categories with their names, in bus order. The one list: the
+/// enum, `ALL`, `COUNT` and `as_str` come from it.
+macro_rules! categories_named {
+    ($($variant:ident => $name:literal,)+) => {
+        /// The category buses, one per category.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+        )]
+        pub enum Category {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl Category {
+            /// How many categories (and category buses) there are.
+            pub const COUNT: usize = [$($name,)+].len();
+            pub const ALL: [Category; Category::COUNT] = [$(Category::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Category::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+categories_named! {
+    Identity => "identity",
+    Network => "network",
+    Data => "data",
+    Compute => "compute",
+    Audit => "audit",
+    Governance => "governance",
+    Other => "other",
 }
 
 impl Category {
-    /// How many categories (and category buses) there are.
-    pub const COUNT: usize = 7;
-
-    pub const ALL: [Category; Category::COUNT] = [
-        Category::Identity,
-        Category::Network,
-        Category::Data,
-        Category::Compute,
-        Category::Audit,
-        Category::Governance,
-        Category::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Identity => "identity",
-            Category::Network => "network",
-            Category::Data => "data",
-            Category::Compute => "compute",
-            Category::Audit => "audit",
-            Category::Governance => "governance",
-            Category::Other => "other",
-        }
-    }
-
     /// Position in [`Category::ALL`], for per-category arrays.
     pub fn index(self) -> usize {
         self as usize

@@ -1,8 +1,10 @@
-//! The `enrichment` object added to every record, and the signals in it.
+//! The `enrichment` object added to every record: the account, the actor,
+//! the category and rule, the signals (decided in `signal`), provenance.
 
 use crate::category::Category;
 use crate::directory::{AccountFields, AccountInfo, Directory};
 use crate::event::{Record, UserIdentity};
+use crate::signal::{is_cross_account, ActorFacts, Signal};
 use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -142,59 +144,6 @@ pub struct Actor<'a> {
     pub source_ip: Option<&'a str>,
 }
 
-/// Signal names, in the order they sort as strings (the derived order is
-/// the serialized order; a test keeps the two in step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Signal {
-    AccessDenied,
-    AccountMismatch,
-    ConsoleLoginFailure,
-    ConsoleLoginWithoutMfa,
-    CrossAccountActor,
-    DirectoryStale,
-    MalformedInput,
-    RelayTampering,
-    RootActivity,
-    TestEvent,
-    Truncated,
-    UnknownAccount,
-}
-
-impl Signal {
-    pub const ALL: [Signal; 12] = [
-        Signal::AccessDenied,
-        Signal::AccountMismatch,
-        Signal::ConsoleLoginFailure,
-        Signal::ConsoleLoginWithoutMfa,
-        Signal::CrossAccountActor,
-        Signal::DirectoryStale,
-        Signal::MalformedInput,
-        Signal::RelayTampering,
-        Signal::RootActivity,
-        Signal::TestEvent,
-        Signal::Truncated,
-        Signal::UnknownAccount,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::AccessDenied => "access_denied",
-            Signal::AccountMismatch => "account_mismatch",
-            Signal::ConsoleLoginFailure => "console_login_failure",
-            Signal::ConsoleLoginWithoutMfa => "console_login_without_mfa",
-            Signal::CrossAccountActor => "cross_account_actor",
-            Signal::DirectoryStale => "directory_stale",
-            Signal::MalformedInput => "malformed_input",
-            Signal::RelayTampering => "relay_tampering",
-            Signal::RootActivity => "root_activity",
-            Signal::TestEvent => "test_event",
-            Signal::Truncated => "truncated",
-            Signal::UnknownAccount => "unknown_account",
-        }
-    }
-}
-
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Provenance<'a> {
@@ -256,25 +205,6 @@ impl Enrichment<'_> {
     }
 }
 
-/// Who acted, as far as the record says.
-pub struct ActorFacts<'a> {
-    pub kind: Option<&'a str>,
-    /// The actor's account; none for AWS services.
-    pub account_id: Option<&'a str>,
-}
-
-pub fn actor_facts<'a>(identity: Option<&'a UserIdentity<'a>>) -> ActorFacts<'a> {
-    let kind = identity.and_then(|i| i.kind.non_empty());
-    let account_id = match (kind, identity) {
-        (Some("AWSService"), _) | (_, None) => None,
-        (_, Some(i)) => i
-            .account_id
-            .non_empty()
-            .or_else(|| i.session_issuer().and_then(|s| s.account_id.non_empty())),
-    };
-    ActorFacts { kind, account_id }
-}
-
 pub fn build_actor<'a>(
     record: &'a Record<'a>,
     facts: &ActorFacts<'a>,
@@ -317,10 +247,6 @@ fn arn_tail(arn: &str) -> Option<&str> {
     resource.rsplit('/').next().filter(|s| !s.is_empty())
 }
 
-fn is_cross_account(actor_account: Option<&str>, event_account: Option<&str>) -> bool {
-    matches!((actor_account, event_account), (Some(a), Some(e)) if a != e)
-}
-
 /// `additionalEventData.MFAUsed` where the record has it (console sign-in),
 /// else the session's `mfaAuthenticated`; null when neither says.
 pub fn mfa_used(record: &Record<'_>) -> Option<bool> {
@@ -338,92 +264,6 @@ pub fn mfa_used(record: &Record<'_>) -> Option<bool> {
         Some("false") => Some(false),
         _ => None,
     }
-}
-
-/// Everything the signals are computed from.
-pub struct SignalFacts<'a> {
-    pub record: &'a Record<'a>,
-    pub actor: &'a ActorFacts<'a>,
-    pub event_account: Option<&'a str>,
-    pub event_account_known: bool,
-    pub actor_account_known: bool,
-    pub envelope_account: Option<&'a str>,
-    pub test_event: bool,
-    pub malformed: bool,
-    /// The account directory in use is older than its limit.
-    pub directory_stale: bool,
-    /// The event changes the forwarding path (see `tamper`).
-    pub relay_tampering: bool,
-}
-
-/// The one place signals are decided (see CATEGORIES.md for their meaning).
-pub fn signals(f: &SignalFacts<'_>) -> Vec<Signal> {
-    let record = f.record;
-    let mut out = Vec::new();
-    if f.actor.kind == Some("Root") {
-        out.push(Signal::RootActivity);
-    }
-    if record.event_name.get() == Some("ConsoleLogin") {
-        let result = record
-            .response_elements
-            .get()
-            .and_then(|r| r.console_login.get());
-        let mfa = record
-            .additional_event_data
-            .get()
-            .and_then(|d| d.mfa_used.get());
-        if result == Some("Failure") {
-            out.push(Signal::ConsoleLoginFailure);
-        }
-        if result == Some("Success")
-            && matches!(f.actor.kind, Some("IAMUser") | Some("Root"))
-            && mfa == Some("No")
-        {
-            out.push(Signal::ConsoleLoginWithoutMfa);
-        }
-    }
-    if record.error_code.get().is_some_and(is_access_denied) {
-        out.push(Signal::AccessDenied);
-    }
-    if is_cross_account(f.actor.account_id, f.event_account) {
-        out.push(Signal::CrossAccountActor);
-    }
-    // Without an account id there is nothing to look up: not "unknown".
-    if (f.event_account.is_some() && !f.event_account_known)
-        || (f.actor.account_id.is_some() && !f.actor_account_known)
-    {
-        out.push(Signal::UnknownAccount);
-    }
-    if let (Some(envelope), Some(recipient)) =
-        (f.envelope_account, record.recipient_account_id.non_empty())
-    {
-        if envelope != recipient {
-            out.push(Signal::AccountMismatch);
-        }
-    }
-    if f.malformed {
-        out.push(Signal::MalformedInput);
-    }
-    if f.test_event {
-        out.push(Signal::TestEvent);
-    }
-    if f.directory_stale {
-        out.push(Signal::DirectoryStale);
-    }
-    if f.relay_tampering {
-        out.push(Signal::RelayTampering);
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-pub fn is_access_denied(code: &str) -> bool {
-    matches!(
-        code,
-        "AccessDenied" | "UnauthorizedOperation" | "Client.UnauthorizedOperation"
-    ) || code.ends_with("AccessDenied")
-        || code.ends_with("AccessDeniedException")
 }
 
 #[cfg(test)]
@@ -450,41 +290,6 @@ mod tests {
             serde_json::json!({"id": "999999999999", "name": null, "email": null, "status": null,
                 "ouPath": null, "tags": {}, "environment": null, "known": false})
         );
-    }
-
-    #[test]
-    fn signal_order_is_string_order() {
-        let mut by_name = Signal::ALL.to_vec();
-        by_name.sort_by_key(|s| s.as_str());
-        assert_eq!(by_name, Signal::ALL.to_vec());
-        let mut by_ord = Signal::ALL.to_vec();
-        by_ord.sort();
-        assert_eq!(by_ord, Signal::ALL.to_vec());
-        for s in Signal::ALL {
-            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-        }
-    }
-
-    #[test]
-    fn access_denied_codes() {
-        for code in [
-            "AccessDenied",
-            "UnauthorizedOperation",
-            "Client.UnauthorizedOperation",
-            "AccessDeniedException",
-            "KMS.AccessDeniedException",
-            "S3AccessDenied",
-        ] {
-            assert!(is_access_denied(code), "{code}");
-        }
-        for code in [
-            "ThrottlingException",
-            "NoSuchBucket",
-            "AccessDeniedExceptionX",
-            "accessdenied",
-        ] {
-            assert!(!is_access_denied(code), "{code}");
-        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod relay;
 pub mod retry;
 pub mod rules;
 pub mod settings;
+pub mod signal;
 pub mod size;
 pub mod tamper;
 

@@ -5,8 +5,7 @@
 use crate::category::Category;
 use crate::directory::Directory;
 use crate::enrich::{
-    actor_facts, build_actor, echo, signals, AccountContext, Actor, Enrichment, Provenance, Signal,
-    SignalFacts, RELAY, SCHEMA_VERSION,
+    build_actor, echo, AccountContext, Actor, Enrichment, Provenance, RELAY, SCHEMA_VERSION,
 };
 use crate::entry::Entry;
 use crate::error::Error;
@@ -14,6 +13,7 @@ use crate::event::{detail_type_for, Detail, Envelope, Event, Record};
 use crate::paths::{heartbeat_path, PathKey};
 use crate::rules::{Facts, RuleTable};
 use crate::settings::Settings;
+use crate::signal::{actor_facts, signals, Signal, SignalFacts};
 use crate::size::{self, entry_size, splice_enrichment};
 use crate::tamper;
 use serde::Serialize;
@@ -251,21 +251,22 @@ impl Relay {
         let actor_facts = actor_facts(record.identity());
         let actor = build_actor(record, &actor_facts, event_account, directory);
         let signals = signals(&SignalFacts {
-            record,
-            actor: &actor_facts,
-            event_account,
             event_account_known: account.known,
             actor_account_known: actor.account.as_ref().is_some_and(|a| a.known),
-            envelope_account: input.envelope_account,
             test_event: input.test_event,
-            malformed: false,
-            directory_stale: ctx.directory_stale,
             relay_tampering: tamper::is_tampering(
                 facts.service,
                 facts.event_name,
                 record.request_parameters.map(|p| p.get()),
                 &self.settings.names,
             ),
+            ..SignalFacts::new(
+                record,
+                &actor_facts,
+                event_account,
+                input.envelope_account,
+                ctx.directory_stale,
+            )
         });
         let mut enrichment = Enrichment {
             schema_version: SCHEMA_VERSION,
@@ -370,16 +371,15 @@ impl Relay {
         let account = AccountContext::lookup(event_account, ctx.directory);
         let actor_facts = actor_facts(None);
         let signals = signals(&SignalFacts {
-            record: &record,
-            actor: &actor_facts,
-            event_account,
             event_account_known: account.known,
-            actor_account_known: false,
-            envelope_account: event_account,
-            test_event: false,
             malformed: true,
-            directory_stale: ctx.directory_stale,
-            relay_tampering: false,
+            ..SignalFacts::new(
+                &record,
+                &actor_facts,
+                event_account,
+                event_account,
+                ctx.directory_stale,
+            )
         });
         let detail_type = envelope
             .detail_type

@@ -415,7 +415,7 @@ impl<P, S: PathStore> Enricher<P, S> {
 }
 
 fn note_prepared(entry: &PreparedEntry, counters: &mut Counters) {
-    use trailrelay_shared::enrich::Signal;
+    use trailrelay_shared::signal::Signal;
     if let Some(reason) = &entry.malformed {
         counters.malformed += 1;
         tracing::warn!(event_id = entry.event_id.as_deref(), %reason, "malformed input, sent to the other bus");
