@@ -66,7 +66,7 @@ soak:
 demo: $(VENV)/.installed
 	@echo "building the functions (the first build takes a few minutes)..."
 	$(CARGO) build -p trailrelay-enricher -p trailrelay-account-sync -p trailrelay-path-check
-	$(VENV)/bin/python tests/e2e/demo.py
+	$(VENV)/bin/python local/demo.py
 
 ## The same sample events through the CLI only, offline: what each became, and a summary.
 explain:

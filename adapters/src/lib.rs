@@ -73,6 +73,19 @@ pub fn config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
 }
 
+/// A configuration for a local endpoint (a test server, an emulator) with
+/// fixed test credentials: nothing is looked up, nothing leaves loopback.
+pub async fn local_config(endpoint_url: &str, region: &str) -> SdkConfig {
+    config_loader()
+        .endpoint_url(endpoint_url)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "test", "test", None, None, "local",
+        ))
+        .load()
+        .await
+}
+
 /// The standard configuration, with a profile and a region when given.
 pub async fn load_config(profile: Option<&str>, region: Option<&str>) -> SdkConfig {
     let mut loader = config_loader();

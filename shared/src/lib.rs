@@ -1,14 +1,24 @@
-//! trailrelay's library: everything the enricher and the CLI do to an event,
-//! with no AWS client in sight. AWS calls sit behind [`publish::Publisher`].
+//! trailrelay's library: the per-event core, everything the enricher and
+//! the CLI do to one event, with no AWS client in sight (AWS sits behind
+//! [`publish::Publisher`], [`directory::DirectorySource`] and
+//! [`paths::PathStore`]). Its modules, in the order they depend on each
+//! other (docs/architecture.md has the graph):
 //!
-//! - [`event`]: the tolerant input model; [`lenient`]: its field types
-//! - [`rules`]: the classification table
+//! - [`error`]: the crate's one error type
+//! - [`lenient`]: tolerant field types; [`event`]: the input model built on them
+//! - [`category`]: the categories, one bus each
+//! - [`rules`]: the classification table (`config/rules.toml`)
 //! - [`directory`]: the account directory
-//! - [`enrich`]: the `enrichment` object and its signals
-//! - [`size`]: entry sizes and trimming
+//! - [`tamper`]: which calls change the forwarding path
+//! - [`retry`]: the retry policy and its backoff
+//! - [`paths`]: forwarding paths as heartbeats name them, the `PathStore` trait
+//! - [`settings`]: the deployment's settings, from the environment
+//! - [`signal`]: the signals and the one function that decides them
+//! - [`enrich`]: the `enrichment` object
+//! - [`size`]: entry sizes and trimming; [`entry`]: the PutEvents entry
 //! - [`relay`]: the per-event path that ties them together
-//! - [`publish`]: batching and retries
-//! - [`metrics`]: embedded-metric-format counts
+//! - [`publish`]: batching and retries over the `Publisher` trait
+//! - [`metrics`]: the per-invocation counts
 
 pub mod category;
 pub mod directory;

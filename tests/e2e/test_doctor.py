@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from localaws import REGION, ROOT, SECURITY_ACCOUNT, Consumer, Member, Moto, Organization, Relay, Template
+from localaws import REGION, ROOT, SECURITY_ACCOUNT, Consumer, Member, Moto, Organization, Relay, Template, categories
 
 CLI = os.path.join(ROOT, "target", "debug", "trailrelay")
 
@@ -130,7 +130,7 @@ def test_a_healthy_deployment_passes(deployment):
         metric = findings[f"member-failed-invocations-{account}-{REGION}"]
         assert metric["status"] in ("pass", "could_not_check"), metric
     assert {f"category-bus-policy-{c}" for c in
-            ["identity", "network", "data", "compute", "audit", "governance", "other"]} <= passed
+            categories()} <= passed
     assert {f"trail-{deployment.member_account}-{REGION}", f"trail-{SECURITY_ACCOUNT}-{REGION}"} <= passed
     assert "consumer-bus-444455556666" in passed
     # What moto stores but never enforces (docs/aws-requirements.md): read and judged.

@@ -1,4 +1,4 @@
-"""Local stand-ins for AWS, for the end-to-end tests and `make demo`.
+"""Local stand-ins for AWS, for the end-to-end tests, the template tests' resolver and `make demo`.
 
 - moto's server mode on a free loopback port (the AWS APIs);
 - `cargo lambda watch` serving the functions (the Lambda runtime);
@@ -20,12 +20,20 @@ import urllib.request
 import boto3
 from cfnlint.decode import decode_str
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 REGION = "us-east-1"
 # moto's default account stands for the security account.
 SECURITY_ACCOUNT = "123456789012"
 NOVALUE = object()
+
+
+def categories():
+    """The categories, in bus order, as the relay declares them: from the
+    enrichment's JSON Schema, which a Rust test keeps equal to
+    `trailrelay schema`."""
+    with open(os.path.join(ROOT, "docs", "enrichment.schema.json")) as f:
+        return json.load(f)["$defs"]["Category"]["enum"]
 
 
 def free_port():
