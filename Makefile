@@ -19,7 +19,7 @@ TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 TEMPLATES := template.yaml member-account.yaml consumer-account.yaml security-subscription.yaml organization-guardrails.yaml
 
-.PHONY: all build check test lint validate e2e soak demo explain bench schema tools sam-build lambda deploy clean
+.PHONY: all build build-functions check test lint validate e2e soak demo explain bench schema tools sam-build lambda deploy clean
 
 all: build
 
@@ -40,8 +40,15 @@ check:
 	PROPTEST_CASES=64 TRAILRELAY_FAULT_SCALE=0.1 $(CARGO) test --workspace --all-targets -q
 
 ## End to end on this machine: moto for AWS, cargo lambda watch for Lambda (tests/e2e).
-e2e: $(VENV)/.installed
-	$(CARGO) build -q -p trailrelay-enricher -p trailrelay-account-sync -p trailrelay-path-check -p trailrelay
+# Each function is built alone, as `cargo lambda watch -p <function>` builds
+# it (with only that package's features), so that no function is compiled
+# in the middle of a test whose clock is running.
+FUNCTIONS := trailrelay-enricher trailrelay-account-sync trailrelay-path-check
+build-functions:
+	for p in $(FUNCTIONS); do $(CARGO) build -q -p $$p || exit 1; done
+
+e2e: $(VENV)/.installed build-functions
+	$(CARGO) build -q -p trailrelay
 	$(VENV)/bin/pytest -q tests/e2e
 
 lint:
@@ -65,7 +72,7 @@ soak:
 ## templates' topology, the bundled sample events sent from member accounts.
 demo: $(VENV)/.installed
 	@echo "building the functions (the first build takes a few minutes)..."
-	$(CARGO) build -p trailrelay-enricher -p trailrelay-account-sync -p trailrelay-path-check
+	@$(MAKE) -s build-functions
 	$(VENV)/bin/python local/demo.py
 
 ## The same sample events through the CLI only, offline: what each became, and a summary.
