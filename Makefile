@@ -45,6 +45,7 @@ check:
 # in the middle of a test whose clock is running.
 FUNCTIONS := trailrelay-enricher trailrelay-account-sync trailrelay-path-check
 build-functions:
+	@echo "building the functions (the first build takes a few minutes)..."
 	for p in $(FUNCTIONS); do $(CARGO) build -q -p $$p || exit 1; done
 
 e2e: $(VENV)/.installed build-functions
@@ -70,9 +71,7 @@ soak:
 
 ## The whole relay on this machine: moto, the enricher under cargo lambda watch, the
 ## templates' topology, the bundled sample events sent from member accounts.
-demo: $(VENV)/.installed
-	@echo "building the functions (the first build takes a few minutes)..."
-	@$(MAKE) -s build-functions
+demo: $(VENV)/.installed build-functions
 	$(VENV)/bin/python local/demo.py
 
 ## The same sample events through the CLI only, offline: what each became, and a summary.

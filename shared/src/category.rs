@@ -1,45 +1,25 @@
 //! The categories: one bus each. Adding one means a line in
-//! `categories_named!`, its rules in `config/rules.toml`, its bus in
+//! `Category`'s list, its rules in `config/rules.toml`, its bus in
 //! `template.yaml`; docs/architecture.md lists the rest.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The categories with their names, in bus order. The one list: the
-/// enum, `ALL`, `COUNT` and `as_str` come from it.
-macro_rules! categories_named {
-    ($($variant:ident => $name:literal,)+) => {
-        /// The category buses, one per category.
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-        )]
-        pub enum Category {
-            $(#[serde(rename = $name)] $variant,)+
-        }
-
-        impl Category {
-            /// How many categories (and category buses) there are.
-            pub const COUNT: usize = [$($name,)+].len();
-            pub const ALL: [Category; Category::COUNT] = [$(Category::$variant,)+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Category::$variant => $name,)+
-                }
-            }
-        }
-    };
-}
-
-categories_named! {
-    Identity => "identity",
-    Network => "network",
-    Data => "data",
-    Compute => "compute",
-    Audit => "audit",
-    Governance => "governance",
-    Other => "other",
+named_enum! {
+    /// The category buses, one per category.
+    #[derive(
+        Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    )]
+    pub enum Category {
+        Identity => "identity",
+        Network => "network",
+        Data => "data",
+        Compute => "compute",
+        Audit => "audit",
+        Governance => "governance",
+        Other => "other",
+    }
 }
 
 impl Category {

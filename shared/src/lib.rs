@@ -20,6 +20,32 @@
 //! - [`publish`]: batching and retries over the `Publisher` trait
 //! - [`metrics`]: the per-invocation counts
 
+/// A fieldless enum declared by one list of (variant, wire name): the enum
+/// (each variant serialized by its name), `COUNT`, `ALL` and `as_str` come
+/// from the list, so a new variant is one line. `Category` and `Signal` use it.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* pub enum $enum:ident { $($variant:ident => $name:literal,)+ }) => {
+        $(#[$meta])*
+        pub enum $enum {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl $enum {
+            /// How many there are.
+            pub const COUNT: usize = [$($name,)+].len();
+            /// Every one, in the list's order.
+            pub const ALL: [$enum; $enum::COUNT] = [$($enum::$variant,)+];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
 pub mod category;
 pub mod directory;
 pub mod enrich;

@@ -1,50 +1,31 @@
 //! The signals: short flags an analyst filters on (root activity, a
 //! console sign-in without MFA, an unknown account, ...), what they are
 //! computed from, and the one function that decides them. Adding one: a
-//! line in `signals_named!`, its rule in [`signals`], its meaning in
+//! line in `Signal`'s list, its rule in [`signals`], its meaning in
 //! docs/enrichment.md (docs/architecture.md lists the rest).
 
 use crate::event::{Record, UserIdentity};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// The signals, each variant with its wire name. The one list: the enum,
-/// `ALL`, `COUNT` and `as_str` come from it.
-macro_rules! signals_named {
-    ($($variant:ident => $name:literal,)+) => {
-        /// Signal names, in the order they sort as strings (the derived order is
-        /// the serialized order; a test keeps the two in step).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
-        pub enum Signal {
-            $(#[serde(rename = $name)] $variant,)+
-        }
-
-        impl Signal {
-            pub const ALL: [Signal; Signal::COUNT] = [$(Signal::$variant,)+];
-            pub const COUNT: usize = [$($name,)+].len();
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Signal::$variant => $name,)+
-                }
-            }
-        }
-    };
-}
-
-signals_named! {
-    AccessDenied => "access_denied",
-    AccountMismatch => "account_mismatch",
-    ConsoleLoginFailure => "console_login_failure",
-    ConsoleLoginWithoutMfa => "console_login_without_mfa",
-    CrossAccountActor => "cross_account_actor",
-    DirectoryStale => "directory_stale",
-    MalformedInput => "malformed_input",
-    RelayTampering => "relay_tampering",
-    RootActivity => "root_activity",
-    TestEvent => "test_event",
-    Truncated => "truncated",
-    UnknownAccount => "unknown_account",
+named_enum! {
+    /// Signal names, in the order they sort as strings (the derived order is
+    /// the serialized order; a test keeps the two in step).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+    pub enum Signal {
+        AccessDenied => "access_denied",
+        AccountMismatch => "account_mismatch",
+        ConsoleLoginFailure => "console_login_failure",
+        ConsoleLoginWithoutMfa => "console_login_without_mfa",
+        CrossAccountActor => "cross_account_actor",
+        DirectoryStale => "directory_stale",
+        MalformedInput => "malformed_input",
+        RelayTampering => "relay_tampering",
+        RootActivity => "root_activity",
+        TestEvent => "test_event",
+        Truncated => "truncated",
+        UnknownAccount => "unknown_account",
+    }
 }
 
 /// Who acted, as far as the record says.

@@ -19,4 +19,3 @@ def test_make_demo_delivers_every_sample_and_reports_a_silent_path_and_its_retur
     assert total.group(2) == "0"
     assert "audit bus <- trailrelay Path Silent" in out
     assert "audit bus <- trailrelay Path Restored" in out
-
