@@ -19,8 +19,7 @@ use tokio::time::Instant;
 use trailrelay_adapters::eventbridge::EventBridgePublisher;
 use trailrelay_enricher::{Enricher, Response as Answer};
 use trailrelay_shared::{Relay, Settings};
-
-const EVENTS: &str = include_str!("../../../tests/fixtures/events.jsonl");
+use trailrelay_test_support::{cloudtrail_events, sqs_batch};
 
 /// What the endpoint does wrong.
 #[derive(Clone, Default)]
@@ -151,15 +150,7 @@ async fn enricher(url: &str) -> Enricher<EventBridgePublisher> {
 
 /// `n` distinct events (CloudTrail ids e-0 ...) made from the fixtures.
 fn events(n: usize) -> Vec<(String, String)> {
-    let templates: Vec<Value> = EVENTS
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| {
-            v["detail"].is_object()
-                && v["source"] != "trailrelay"
-                && v["detail-type"] != "trailrelay Heartbeat"
-        })
-        .collect();
+    let templates = cloudtrail_events();
     (0..n)
         .map(|i| {
             let mut e = templates[i % templates.len()].clone();
@@ -168,17 +159,6 @@ fn events(n: usize) -> Vec<(String, String)> {
             (id, e.to_string())
         })
         .collect()
-}
-
-fn sqs(batch: &[(String, String)]) -> String {
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|(id, body)| {
-            json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {},
-            "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
-        })
-        .collect();
-    json!({ "Records": records }).to_string()
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -212,7 +192,7 @@ async fn run(
     let mut longest = Duration::ZERO;
     for batch in all[..sqs_events].chunks(100) {
         let started = Instant::now();
-        let (result, counters) = relay.handle(&sqs(batch), started + budget).await;
+        let (result, counters) = relay.handle(&sqs_batch(batch), started + budget).await;
         longest = longest.max(started.elapsed());
         assert!(counters.balanced(), "{case}: {counters:?}");
         let Ok(Answer::Batch(response)) = result else {

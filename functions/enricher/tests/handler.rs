@@ -12,8 +12,7 @@ use trailrelay_shared::metrics::Counters;
 use trailrelay_shared::publish::{EntryFailure, Publisher};
 use trailrelay_shared::settings::Limits;
 use trailrelay_shared::{Entry, Error, Relay, Settings};
-
-const EVENTS: &str = include_str!("../../../tests/fixtures/events.jsonl");
+use trailrelay_test_support::{fixture, sqs_batch, sqs_numbered, EVENTS};
 
 /// Decides, per entry and per offer (1 for the first), whether it fails.
 type Rule = Box<dyn Fn(&Entry, u32) -> Option<EntryFailure> + Send + Sync>;
@@ -114,41 +113,6 @@ fn settings() -> Settings {
 
 fn enricher(fake: FakeEventBridge, settings: Settings) -> Enricher<FakeEventBridge> {
     Enricher::new(Relay::load(settings).unwrap(), fake)
-}
-
-fn fixture(id: &str) -> String {
-    EVENTS
-        .lines()
-        .find(|l| l.contains(&format!("\"id\":\"{id}\"")))
-        .unwrap_or_else(|| panic!("no fixture {id}"))
-        .to_owned()
-}
-
-fn sqs_batch(bodies: &[(&str, String)]) -> String {
-    let records: Vec<Value> = bodies
-        .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:222222222222:trailrelay-buffer",
-                "awsRegion": "eu-west-1",
-            })
-        })
-        .collect();
-    json!({ "Records": records }).to_string()
-}
-
-/// A batch of these bodies, named m0, m1, ...
-fn sqs_numbered(bodies: impl IntoIterator<Item = String>) -> String {
-    let named: Vec<(String, String)> = bodies
-        .into_iter()
-        .enumerate()
-        .map(|(i, body)| (format!("m{i}"), body))
-        .collect();
-    let refs: Vec<(&str, String)> = named.iter().map(|(i, b)| (i.as_str(), b.clone())).collect();
-    sqs_batch(&refs)
 }
 
 fn deadline(secs: u64) -> Instant {

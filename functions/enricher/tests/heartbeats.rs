@@ -3,67 +3,15 @@
 //! fails makes the heartbeat come back rather than be lost.
 
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use trailrelay_enricher::{Enricher, Response};
-use trailrelay_shared::paths::{PathKey, PathRecord, PathStore, Recorded};
-use trailrelay_shared::publish::{EntryFailure, Publisher};
-use trailrelay_shared::{Entry, Error, Relay, Settings};
-
-/// Takes every entry.
-struct Accepting(Mutex<Vec<Entry>>);
-
-impl Publisher for Accepting {
-    async fn put_events(&self, entries: &[&Entry]) -> Result<Vec<Option<EntryFailure>>, Error> {
-        let mut accepted = self.0.lock().unwrap();
-        accepted.extend(entries.iter().map(|e| (*e).clone()));
-        Ok(vec![None; entries.len()])
-    }
-}
-
-/// A store in memory that behaves like the conditional write of the real one.
-#[derive(Default)]
-struct MemoryStore {
-    last_seen: Mutex<BTreeMap<PathKey, OffsetDateTime>>,
-    writes: Mutex<Vec<PathKey>>,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-impl PathStore for MemoryStore {
-    async fn record_heartbeat(
-        &self,
-        path: &PathKey,
-        at: OffsetDateTime,
-        min_interval: Duration,
-    ) -> Result<Recorded, Error> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(Error::PathStore {
-                reason: "the table is unreachable".into(),
-            });
-        }
-        self.writes.lock().unwrap().push(path.clone());
-        let mut seen = self.last_seen.lock().unwrap();
-        match seen.get(path) {
-            Some(&t) if t > at - min_interval => Ok(Recorded::AlreadyRecent),
-            _ => {
-                seen.insert(path.clone(), at);
-                Ok(Recorded::Written)
-            }
-        }
-    }
-
-    async fn list(&self) -> Result<Vec<PathRecord>, Error> {
-        Ok(Vec::new())
-    }
-
-    async fn set_silent(&self, _: &PathKey, _: Option<OffsetDateTime>) -> Result<(), Error> {
-        Ok(())
-    }
-}
+use trailrelay_shared::paths::PathKey;
+use trailrelay_shared::{Relay, Settings};
+use trailrelay_test_support::{sqs_numbered, MemoryBus, MemoryPathStore};
 
 const START: i64 = 1_795_000_000;
 
@@ -75,28 +23,19 @@ fn heartbeat(account: &str, region: &str, id: &str) -> String {
     .to_string()
 }
 
-fn sqs(bodies: &[String]) -> String {
-    let records: Vec<_> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| json!({"messageId": format!("m{i}"), "body": body, "eventSource": "aws:sqs"}))
-        .collect();
-    json!({ "Records": records }).to_string()
-}
-
 struct Rig {
-    enricher: Enricher<Accepting, Arc<MemoryStore>>,
-    store: Arc<MemoryStore>,
+    enricher: Enricher<MemoryBus, Arc<MemoryPathStore>>,
+    store: Arc<MemoryPathStore>,
     clock: Arc<AtomicI64>,
 }
 
 fn rig() -> Rig {
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(MemoryPathStore::default());
     let clock = Arc::new(AtomicI64::new(START));
     let now = clock.clone();
     let enricher = Enricher::new(
         Relay::load(Settings::default()).unwrap(),
-        Accepting(Mutex::new(Vec::new())),
+        MemoryBus::default(),
     )
     .with_path_store(store.clone())
     .with_clock(Box::new(move || {
@@ -123,12 +62,12 @@ async fn a_heartbeat_records_its_path_and_publishes_nothing() {
     assert!(matches!(result, Ok(Response::Direct(ref d)) if d.outcome == "consumed"));
     assert_eq!(counters.heartbeats_recorded, 1);
     assert!(counters.balanced());
-    let seen = rig.store.last_seen.lock().unwrap().clone();
+    let seen = rig.store.last_seen();
     assert_eq!(
         seen.get(&PathKey::new("333333333333", "eu-west-1")),
         Some(&OffsetDateTime::from_unix_timestamp(START).unwrap())
     );
-    assert!(rig.enricher.publisher().0.lock().unwrap().is_empty());
+    assert!(rig.enricher.publisher().accepted().is_empty());
 }
 
 #[tokio::test]
@@ -145,14 +84,14 @@ async fn a_burst_writes_each_path_at_most_once_a_minute() {
             })
             .collect();
         for chunk in bodies.chunks(10) {
-            let (result, counters) = rig.enricher.handle(&sqs(chunk), deadline()).await;
+            let (result, counters) = rig.enricher.handle(&sqs_numbered(chunk), deadline()).await;
             assert!(
                 matches!(result, Ok(Response::Batch(ref b)) if b.batch_item_failures.is_empty())
             );
             assert!(counters.balanced());
         }
     }
-    let writes = rig.store.writes.lock().unwrap().clone();
+    let writes = rig.store.writes();
     for (account, region) in paths {
         let n = writes
             .iter()
@@ -168,8 +107,8 @@ async fn a_burst_writes_each_path_at_most_once_a_minute() {
 #[tokio::test]
 async fn a_store_that_fails_sends_the_heartbeat_back() {
     let rig = rig();
-    rig.store.failing.store(true, Ordering::SeqCst);
-    let batch = sqs(&[
+    rig.store.fail(true);
+    let batch = sqs_numbered(&[
         heartbeat("333333333333", "eu-west-1", "h1"),
         heartbeat("444444444444", "eu-west-1", "h2"),
     ]);
@@ -187,7 +126,7 @@ async fn a_store_that_fails_sends_the_heartbeat_back() {
     assert!(counters.balanced());
     // Once the store is back, the very next heartbeat writes (the failed
     // one did not count against the minute).
-    rig.store.failing.store(false, Ordering::SeqCst);
+    rig.store.fail(false);
     let (_, counters) = rig.enricher.handle(&batch, deadline()).await;
     assert_eq!(counters.heartbeats_recorded, 2);
 }
@@ -201,5 +140,5 @@ async fn a_heartbeat_naming_no_path_is_consumed_without_a_write() {
     let (result, counters) = rig.enricher.handle(&nameless, deadline()).await;
     assert!(matches!(result, Ok(Response::Direct(ref d)) if d.outcome == "consumed"));
     assert_eq!(counters.heartbeats_recorded, 0);
-    assert!(rig.store.writes.lock().unwrap().is_empty());
+    assert!(rig.store.writes().is_empty());
 }

@@ -6,34 +6,18 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
 use trailrelay_enricher::{Enricher, Response};
-use trailrelay_shared::publish::{EntryFailure, Publisher};
 use trailrelay_shared::settings::Limits;
-use trailrelay_shared::{Entry, Error, Relay, Settings};
+use trailrelay_shared::{Relay, Settings};
+use trailrelay_test_support::{cloudtrail_events, sqs_numbered, MemoryBus};
 
-const EVENTS: &str = include_str!("../../../tests/fixtures/events.jsonl");
 const LIMIT: usize = 256 * 1024;
 
-#[derive(Default)]
-struct Accepting {
-    entries: Mutex<Vec<Entry>>,
-}
-
-impl Publisher for Accepting {
-    async fn put_events(&self, entries: &[&Entry]) -> Result<Vec<Option<EntryFailure>>, Error> {
-        self.entries
-            .lock()
-            .unwrap()
-            .extend(entries.iter().map(|e| (*e).clone()));
-        Ok(vec![None; entries.len()])
-    }
-}
-
-fn enricher() -> &'static Enricher<Accepting> {
-    static ENRICHER: OnceLock<Enricher<Accepting>> = OnceLock::new();
+fn enricher() -> &'static Enricher<MemoryBus> {
+    static ENRICHER: OnceLock<Enricher<MemoryBus>> = OnceLock::new();
     ENRICHER.get_or_init(|| {
         let settings = Settings {
             limits: Limits {
@@ -43,20 +27,8 @@ fn enricher() -> &'static Enricher<Accepting> {
             },
             ..Settings::default()
         };
-        Enricher::new(Relay::load(settings).unwrap(), Accepting::default())
+        Enricher::new(Relay::load(settings).unwrap(), MemoryBus::default())
     })
-}
-
-fn records() -> Vec<Value> {
-    EVENTS
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| {
-            v["detail"].is_object()
-                && v["source"] != "trailrelay"
-                && v["detail-type"] != "trailrelay Heartbeat"
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -214,16 +186,13 @@ proptest! {
 
     #[test]
     fn every_input_has_one_end_and_fits(inputs in prop::collection::vec(input(), 1..6)) {
-        let records = records();
+        let records = cloudtrail_events();
         let rendered: Vec<(String, Option<Value>)> =
             inputs.iter().enumerate().map(|(n, i)| render(n, i, &records)).collect();
-        let batch: Vec<Value> = rendered.iter().enumerate().map(|(n, (body, _))| json!({
-            "messageId": format!("m{n}"), "receiptHandle": "rh", "body": body, "attributes": {},
-            "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1"})).collect();
-        let payload = json!({"Records": batch}).to_string();
+        let payload = sqs_numbered(rendered.iter().map(|(body, _)| body));
 
         let e = enricher();
-        e.publisher().entries.lock().unwrap().clear();
+        e.publisher().clear();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let (result, counters) = runtime.block_on(e.handle(&payload, Instant::now() + Duration::from_secs(30)));
         let response = result.expect("a batch never fails as a whole here");
@@ -231,7 +200,7 @@ proptest! {
         prop_assert!(batch.batch_item_failures.is_empty());
         prop_assert!(counters.balanced());
         prop_assert_eq!(counters.events_in as usize, rendered.len());
-        let entries = e.publisher().entries.lock().unwrap().clone();
+        let entries = e.publisher().accepted();
         prop_assert_eq!(entries.len() as u64, counters.delivered);
         prop_assert_eq!(counters.delivered + counters.refused + counters.consumed, rendered.len() as u64);
 

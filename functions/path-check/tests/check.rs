@@ -2,9 +2,6 @@
 //! are reported once, marked only once delivered, and restored paths are
 //! reported when heard from again.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -12,66 +9,9 @@ use tokio::time::Instant;
 use trailrelay_path_check::{CheckError, PathCheck};
 use trailrelay_path_health::{PATH_RESTORED, PATH_SILENT};
 use trailrelay_shared::directory::Directory;
-use trailrelay_shared::paths::{PathKey, PathRecord, PathStore, Recorded};
-use trailrelay_shared::publish::{EntryFailure, Publisher};
-use trailrelay_shared::{Entry, Error, Settings};
-
-#[derive(Default)]
-struct Memory(Mutex<BTreeMap<PathKey, PathRecord>>);
-
-impl PathStore for Memory {
-    async fn record_heartbeat(
-        &self,
-        path: &PathKey,
-        at: OffsetDateTime,
-        _: Duration,
-    ) -> Result<Recorded, Error> {
-        let mut all = self.0.lock().unwrap();
-        let record = all.entry(path.clone()).or_insert(PathRecord {
-            key: path.clone(),
-            last_seen: None,
-            silent_since: None,
-        });
-        record.last_seen = Some(at);
-        Ok(Recorded::Written)
-    }
-    async fn list(&self) -> Result<Vec<PathRecord>, Error> {
-        Ok(self.0.lock().unwrap().values().cloned().collect())
-    }
-    async fn set_silent(&self, path: &PathKey, since: Option<OffsetDateTime>) -> Result<(), Error> {
-        let mut all = self.0.lock().unwrap();
-        let record = all.entry(path.clone()).or_insert(PathRecord {
-            key: path.clone(),
-            last_seen: None,
-            silent_since: None,
-        });
-        record.silent_since = since;
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct AuditBus {
-    refusing: AtomicBool,
-    accepted: Mutex<Vec<Entry>>,
-}
-
-impl Publisher for AuditBus {
-    async fn put_events(&self, entries: &[&Entry]) -> Result<Vec<Option<EntryFailure>>, Error> {
-        if self.refusing.load(Ordering::SeqCst) {
-            let refused = EntryFailure {
-                code: "AccessDeniedException".into(),
-                message: "not on this bus".into(),
-            };
-            return Ok(vec![Some(refused); entries.len()]);
-        }
-        self.accepted
-            .lock()
-            .unwrap()
-            .extend(entries.iter().map(|e| (*e).clone()));
-        Ok(vec![None; entries.len()])
-    }
-}
+use trailrelay_shared::paths::{PathKey, PathStore};
+use trailrelay_shared::Settings;
+use trailrelay_test_support::{MemoryBus, MemoryPathStore};
 
 const T0: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
 
@@ -85,14 +25,14 @@ fn directory() -> Directory {
     .unwrap()
 }
 
-fn check() -> PathCheck<Memory, AuditBus> {
+fn check() -> PathCheck<MemoryPathStore, MemoryBus> {
     let mut settings = Settings::default();
     settings.paths.enrolled_regions = vec!["eu-west-1".into(), "us-east-1".into()];
     settings.paths.silence_threshold = Duration::from_secs(15 * 60);
     PathCheck {
         settings,
-        store: Memory::default(),
-        publisher: AuditBus::default(),
+        store: MemoryPathStore::default(),
+        publisher: MemoryBus::default(),
     }
 }
 
@@ -101,7 +41,7 @@ fn minutes(m: i64) -> time::Duration {
 }
 
 async fn heartbeats(
-    check: &PathCheck<Memory, AuditBus>,
+    check: &PathCheck<MemoryPathStore, MemoryBus>,
     at: OffsetDateTime,
     skip: Option<&PathKey>,
 ) {
@@ -123,13 +63,11 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
 
-fn published(check: &PathCheck<Memory, AuditBus>) -> Vec<(String, serde_json::Value)> {
+fn published(check: &PathCheck<MemoryPathStore, MemoryBus>) -> Vec<(String, serde_json::Value)> {
     check
         .publisher
-        .accepted
-        .lock()
-        .unwrap()
-        .drain(..)
+        .take()
+        .into_iter()
         .map(|e| (e.detail_type, serde_json::from_str(&e.detail).unwrap()))
         .collect()
 }
@@ -191,11 +129,11 @@ async fn a_suspended_account_is_not_reported() {
 #[tokio::test]
 async fn an_undelivered_report_is_made_again_at_the_next_check() {
     let check = check();
-    check.publisher.refusing.store(true, Ordering::SeqCst);
+    check.publisher.refuse(true);
     let (report, _) = check.run(&directory(), T0, deadline()).await.unwrap();
     assert_eq!(report.failed.len(), 4);
     assert!(report.reported_silent.is_empty());
-    check.publisher.refusing.store(false, Ordering::SeqCst);
+    check.publisher.refuse(false);
     let (report, _) = check
         .run(&directory(), T0 + minutes(5), deadline())
         .await
