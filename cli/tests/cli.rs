@@ -1,8 +1,9 @@
 //! The `trailrelay` binary as a user runs it.
 
+mod common;
+
+use common::{stderr, stdout, trailrelay};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -12,37 +13,6 @@ const SCHEMA_COPY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../docs/enrichment.schema.json"
 );
-
-fn trailrelay(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trailrelay"))
-        .args(args)
-        .env_remove("TRAILRELAY_RULES_FILE")
-        .env_remove("TRAILRELAY_ACCOUNTS_FILE")
-        .env_remove("TRAILRELAY_SOURCE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
 
 #[test]
 fn route_writes_one_entry_per_event_in_input_order() {
@@ -250,7 +220,7 @@ fn a_custom_rule_table_and_directory_are_used() {
 
 #[test]
 fn an_aws_output_source_is_refused_at_start_up() {
-    let out = Command::new(env!("CARGO_BIN_EXE_trailrelay"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailrelay"))
         .args(["route", FIXTURES])
         .env("TRAILRELAY_SOURCE", "aws.relay")
         .output()
@@ -288,7 +258,14 @@ fn pattern_translate_rewrites_a_cloudtrail_pattern_for_the_category_buses() {
 fn every_command_says_in_its_help_what_it_reads_and_whether_it_calls_aws() {
     let top = stdout(&trailrelay(&["--help"], None));
     assert!(top.contains("offline") && top.contains("AWS APIs"), "{top}");
-    let offline = ["route", "explain", "schema", "pattern", "check-template"];
+    let offline = [
+        "route",
+        "explain",
+        "schema",
+        "pattern",
+        "reconcile",
+        "check-template",
+    ];
     let aws = ["send-test-event", "doctor", "paths"];
     let mut abouts = Vec::new();
     for command in offline.iter().chain(&aws) {

@@ -1,0 +1,312 @@
+//! The tally: each record the forward rule would have sent is expected on
+//! its path (account x region); it is seen when its event id is among what
+//! the relay delivered, missing otherwise. Each missing record is written
+//! out at once, wrapped as EventBridge wraps a CloudTrail record, ready for
+//! `trailrelay route` or the buffer queue.
+
+use crate::logfile;
+use crate::scope::{Facts, Scope};
+use crate::seen::Seen;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Write};
+use trailrelay_shared::event::{detail_type_for, service_name};
+use trailrelay_shared::paths::PathKey;
+
+/// How long after a record CloudTrail may deliver the file that holds it
+/// (CloudTrail: "typically ... within an average of about 5 minutes", not
+/// guaranteed); with a window, files delivered later than its end plus
+/// this are not read.
+pub const DELIVERY_LAG: time::Duration = time::Duration::hours(1);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub expected: u64,
+    pub seen: u64,
+    pub missing: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathTally {
+    pub account: String,
+    pub region: String,
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// A log file that could not be read to its end: the records before the
+/// fault were reconciled, the rest of the file was not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damaged {
+    pub file: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub paths: Vec<PathTally>,
+    pub totals: Tally,
+    pub files_read: u64,
+    /// Files whose delivery time puts them outside the window.
+    pub files_outside_the_window: u64,
+    pub damaged_files: Vec<Damaged>,
+    /// Records the trail holds twice (counted once).
+    pub duplicates: u64,
+    /// Records the forward rule would have sent that carry no event id,
+    /// so that nothing can say whether they were seen.
+    pub without_event_id: u64,
+}
+
+pub struct Reconciler<'s, W: Write> {
+    scope: Scope,
+    seen: &'s Seen,
+    missing_out: W,
+    expected_ids: HashSet<String>,
+    paths: BTreeMap<PathKey, Tally>,
+    report: Report,
+    pub delivery_lag: time::Duration,
+}
+
+impl<'s, W: Write> Reconciler<'s, W> {
+    pub fn new(scope: Scope, seen: &'s Seen, missing_out: W) -> Self {
+        Reconciler {
+            scope,
+            seen,
+            missing_out,
+            expected_ids: HashSet::new(),
+            paths: BTreeMap::new(),
+            report: Report::default(),
+            delivery_lag: DELIVERY_LAG,
+        }
+    }
+
+    /// Is a file of this name worth reading for the window?
+    pub fn wants(&self, name: &str) -> bool {
+        logfile::is_log_file(name)
+            && logfile::delivered_at(name)
+                .is_none_or(|at| self.scope.may_hold(at, self.delivery_lag))
+    }
+
+    /// Reads one log file (`name` says whether it is gzip and when it was
+    /// delivered). A damaged file is reported, never the end of the run; an
+    /// error writing a missing record is.
+    pub fn log_file(&mut self, name: &str, input: impl Read) -> std::io::Result<()> {
+        if !self.wants(name) {
+            self.report.files_outside_the_window += 1;
+            return Ok(());
+        }
+        self.report.files_read += 1;
+        let mut write_error = None;
+        let result = logfile::read_records(input, name.ends_with(".gz"), &mut |raw| {
+            self.record(raw).map_err(|e| {
+                let kept = std::io::Error::new(e.kind(), e.to_string());
+                write_error = Some(e);
+                kept
+            })
+        });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        if let Err(reason) = result {
+            self.report.damaged_files.push(Damaged {
+                file: name.to_owned(),
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    /// A file that could not be opened at all.
+    pub fn unreadable(&mut self, name: &str, reason: String) {
+        self.report.damaged_files.push(Damaged {
+            file: name.to_owned(),
+            reason,
+        });
+    }
+
+    fn record(&mut self, raw: &RawValue) -> std::io::Result<()> {
+        let Ok(facts) = serde_json::from_str::<Facts<'_>>(raw.get()) else {
+            return Ok(());
+        };
+        if self.scope.expects(&facts).is_err() {
+            return Ok(());
+        }
+        let Some(id) = facts.event_id.non_empty() else {
+            self.report.without_event_id += 1;
+            return Ok(());
+        };
+        if !self.expected_ids.insert(id.to_owned()) {
+            self.report.duplicates += 1;
+            return Ok(());
+        }
+        let path = PathKey::new(
+            facts.recipient_account_id.non_empty().unwrap_or("unknown"),
+            facts.aws_region.non_empty().unwrap_or("unknown"),
+        );
+        let tally = self.paths.entry(path).or_default();
+        tally.expected += 1;
+        if self.seen.contains(id) {
+            tally.seen += 1;
+        } else {
+            tally.missing += 1;
+            writeln!(self.missing_out, "{}", wrapped(raw, &facts))?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<Report> {
+        self.missing_out.flush()?;
+        let mut report = self.report;
+        for (key, tally) in self.paths {
+            report.totals.expected += tally.expected;
+            report.totals.seen += tally.seen;
+            report.totals.missing += tally.missing;
+            report.paths.push(PathTally {
+                account: key.account,
+                region: key.region,
+                tally,
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// The record as EventBridge would have delivered it: the envelope the
+/// relay gives a bare record, with the record's own id, account, region and
+/// time, and the record itself, byte for byte, as the detail.
+pub fn wrapped(raw: &RawValue, facts: &Facts<'_>) -> String {
+    let text = |t: Option<&str>| serde_json::to_string(&t).unwrap_or_else(|_| "null".into());
+    let source = facts
+        .event_source
+        .non_empty()
+        .map(|s| format!("aws.{}", service_name(s)));
+    format!(
+        r#"{{"version":"0","id":{},"detail-type":{},"source":{},"account":{},"time":{},"region":{},"resources":[],"detail":{}}}"#,
+        text(facts.event_id.non_empty()),
+        text(Some(detail_type_for(facts.event_type.get()))),
+        text(source.as_deref()),
+        text(facts.recipient_account_id.non_empty()),
+        text(facts.event_time.non_empty()),
+        text(facts.aws_region.non_empty()),
+        raw.get()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn record(id: &str, account: &str, region: &str) -> Value {
+        json!({"eventVersion": "1.09", "eventID": id, "eventTime": "2026-11-20T23:10:00Z",
+               "eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
+               "eventType": "AwsApiCall", "readOnly": false, "eventCategory": "Management",
+               "awsRegion": region, "recipientAccountId": account})
+    }
+
+    fn file(records: &[Value]) -> String {
+        json!({ "Records": records }).to_string()
+    }
+
+    #[test]
+    fn missing_records_come_out_wrapped_and_every_path_is_tallied() {
+        let mut seen = Seen::default();
+        seen.add_line(r#"{"detail":{"eventID":"a"}}"#);
+        let mut out = Vec::new();
+        let mut r = Reconciler::new(Scope::default(), &seen, &mut out);
+        let records = [
+            record("a", "111111111111", "eu-west-1"),
+            record("b", "111111111111", "eu-west-1"),
+            record("c", "222222222222", "us-east-1"),
+            record("c", "222222222222", "us-east-1"),
+        ];
+        r.log_file("x.json", file(&records).as_bytes()).unwrap();
+        let report = r.finish().unwrap();
+        assert_eq!(
+            report.totals,
+            Tally {
+                expected: 3,
+                seen: 1,
+                missing: 2
+            }
+        );
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(report.paths.len(), 2);
+        assert_eq!(
+            report.paths[0].tally,
+            Tally {
+                expected: 2,
+                seen: 1,
+                missing: 1
+            }
+        );
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["detail"], records[1]);
+        assert_eq!(lines[0]["source"], "aws.iam");
+        assert_eq!(lines[0]["detail-type"], "AWS API Call via CloudTrail");
+        assert_eq!(lines[0]["account"], "111111111111");
+        assert_eq!(lines[1]["id"], "c");
+    }
+
+    #[test]
+    fn a_damaged_file_is_reported_and_the_run_goes_on() {
+        let seen = Seen::default();
+        let mut r = Reconciler::new(Scope::default(), &seen, std::io::sink());
+        r.log_file("bad.json.gz", &b"not gzip at all"[..]).unwrap();
+        r.log_file("good.json", file(&[record("a", "1", "r")]).as_bytes())
+            .unwrap();
+        let report = r.finish().unwrap();
+        assert_eq!(report.damaged_files.len(), 1);
+        assert_eq!(report.damaged_files[0].file, "bad.json.gz");
+        assert_eq!(report.totals.missing, 1);
+        assert_eq!(report.files_read, 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn missing_is_expected_minus_seen(
+            records in proptest::collection::vec((0u32..40, 0usize..3, proptest::bool::ANY, proptest::bool::ANY), 0..60),
+        ) {
+            // (id, account, seen?, read-only?): ids repeat, some records are
+            // read-only (not expected), any subset is seen.
+            let accounts = ["111111111111", "222222222222", "333333333333"];
+            let mut seen = Seen::default();
+            let mut trail = Vec::new();
+            for (id, account, is_seen, read_only) in &records {
+                let mut r = record(&format!("e{id}"), accounts[*account], "eu-west-1");
+                r["readOnly"] = json!(read_only);
+                if *is_seen {
+                    seen.add_line(&json!({"detail": {"eventID": format!("e{id}")}}).to_string());
+                }
+                trail.push(r);
+            }
+            let mut expected = std::collections::BTreeSet::new();
+            for r in trail.iter().filter(|r| r["readOnly"] == false) {
+                expected.insert(r["eventID"].as_str().unwrap().to_owned());
+            }
+            let mut out = Vec::new();
+            let mut rec = Reconciler::new(Scope::default(), &seen, &mut out);
+            // Split across two files, as a trail would.
+            let (first, second) = trail.split_at(trail.len() / 2);
+            rec.log_file("1.json", file(first).as_bytes()).unwrap();
+            rec.log_file("2.json", file(second).as_bytes()).unwrap();
+            let report = rec.finish().unwrap();
+            let missing: std::collections::BTreeSet<String> = String::from_utf8(out).unwrap().lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+                .collect();
+            let want: std::collections::BTreeSet<String> =
+                expected.iter().filter(|id| !seen.contains(id)).cloned().collect();
+            proptest::prop_assert_eq!(&missing, &want);
+            proptest::prop_assert_eq!(report.totals.expected as usize, expected.len());
+            proptest::prop_assert_eq!(report.totals.missing as usize, want.len());
+            proptest::prop_assert_eq!(report.totals.seen + report.totals.missing, report.totals.expected);
+        }
+    }
+}
