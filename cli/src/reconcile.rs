@@ -18,7 +18,8 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "PATH")]
     trail: PathBuf,
     /// What the relay delivered: a JSON Lines file, or a folder of them
-    /// (`trailrelay route` output, or events as a category bus delivers them).
+    /// (`trailrelay route` output, or events as a category bus delivers
+    /// them, such as the enriched copy's objects; `*.gz` are decompressed).
     #[arg(long, value_name = "PATH")]
     seen: PathBuf,
     /// Records from this time on (RFC 3339, by eventTime); default: from the start.
@@ -59,7 +60,8 @@ pub fn reconcile(
     let mut seen = Seen::default();
     for file in files(&args.seen, |_| true)? {
         let input = File::open(&file).map_err(|source| unreadable(&file, source))?;
-        seen.read(BufReader::new(input))
+        let gzip = file.extension().is_some_and(|e| e == "gz");
+        seen.read(BufReader::new(logfile::decompressed(input, gzip)))
             .map_err(|source| unreadable(&file, source))?;
     }
     let scope = Scope {

@@ -133,6 +133,14 @@ fn exactly_the_records_never_delivered_come_out_ready_for_route() {
     );
     assert_eq!(report["filesRead"], 4);
 
+    // The enriched copy's objects are gzip: read as they are.
+    let gz_seen = dir.join("copy/seen.jsonl.gz");
+    std::fs::create_dir_all(gz_seen.parent().unwrap()).unwrap();
+    std::fs::write(&gz_seen, gzip(std::str::from_utf8(&routed.stdout).unwrap())).unwrap();
+    let copy = dir.join("copy").display().to_string();
+    let from_copy = trailrelay(&["reconcile", "--trail", &trail, "--seen", &copy], None);
+    assert_eq!(from_copy.stdout, out.stdout);
+
     // The missing records go back through route like any other event.
     let again = trailrelay(&["route"], Some(&String::from_utf8(out.stdout).unwrap()));
     assert!(again.status.success());

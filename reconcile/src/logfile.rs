@@ -34,6 +34,15 @@ pub fn delivered_at(name: &str) -> Option<OffsetDateTime> {
         .map(|t| t.assume_utc())
 }
 
+/// The bytes of a file, decompressed when it is gzip (a `.gz` name).
+pub fn decompressed<'a>(input: impl Read + 'a, gzip: bool) -> Box<dyn Read + 'a> {
+    if gzip {
+        Box::new(MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    }
+}
+
 /// Reads the records of one log file, handing each to `each` as its raw
 /// JSON text. `gzip` says whether the bytes are compressed. On an error
 /// the records already handed over stay handed over; the error says how
@@ -43,12 +52,7 @@ pub fn read_records<R: Read>(
     gzip: bool,
     each: &mut dyn FnMut(&RawValue) -> std::io::Result<()>,
 ) -> Result<usize, String> {
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(MultiGzDecoder::new(input))
-    } else {
-        Box::new(input)
-    };
-    let mut de = serde_json::Deserializer::from_reader(BufReader::new(reader));
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(decompressed(input, gzip)));
     let mut count = 0;
     let result = de
         .deserialize_map(LogFile {

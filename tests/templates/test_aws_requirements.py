@@ -292,3 +292,91 @@ def test_organization_paths_keep_the_management_account_forwarding_and_the_path_
     # CloudFormation refuses OrganizationPaths without the management account.
     rule = SECURITY_DOC["Rules"]["ManagementAccountIsNamedWithOrganizationPaths"]
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ManagementAccountId"}, ""]}]}
+
+
+# --- the enriched copy --------------------------------------------------------------
+
+def copy_streams(t):
+    return {t.props(n)["DeliveryStreamName"]: t.props(n) for n in t.resources("AWS::KinesisFirehose::DeliveryStream")}
+
+
+def test_each_category_bus_copies_the_relays_events_to_its_own_stream_with_a_role_that_may_only_put_records():
+    t = security()
+    streams = copy_streams(t)
+    assert sorted(streams) == sorted(f"trailrelay-{c}-copy" for c in CATEGORIES)
+    rules = {t.props(n)["EventBusName"]: t.props(n) for n in t.resources("AWS::Events::Rule")
+             if t.props(n)["Name"].endswith("-copy")}
+    assert sorted(rules) == sorted(f"trailrelay-{c}" for c in CATEGORIES)
+    role = t.props("EnrichedCopyTargetRole")
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/trailrelay-enriched-copy-target"
+    dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT}:trailrelay-bus-dlq"
+    for c in CATEGORIES:
+        rule = rules[f"trailrelay-{c}"]
+        assert rule["EventPattern"] == {"source": ["trailrelay"]}, "the relay's own events, nothing else"
+        [target] = rule["Targets"]
+        assert target["Arn"] == f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/trailrelay-{c}-copy"
+        assert target["RoleArn"] == role_arn
+        assert target["DeadLetterConfig"]["Arn"] == dlq
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    [policy] = role["Policies"]
+    [grant] = policy["PolicyDocument"]["Statement"]
+    assert sorted(grant["Action"]) == ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    assert sorted(grant["Resource"]) == sorted(
+        f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/trailrelay-{c}-copy" for c in CATEGORIES)
+    # Events the copy could not take are dead-lettered: the DLQ admits the copy rules.
+    [admit] = t.props("BusDeadLetterQueuePolicy")["PolicyDocument"]["Statement"]
+    sources = admit["Condition"]["ArnEquals"]["aws:SourceArn"]
+    for c in CATEGORIES:
+        assert f"arn:aws:events:{REGION}:{ACCOUNT}:rule/trailrelay-{c}/trailrelay-{c}-copy" in sources
+
+
+def test_the_copy_is_gzip_json_lines_partitioned_by_category_and_hour_under_the_relay_key():
+    t = security()
+    key = t.props("EnrichedCopyBucket")["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    relay_key = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:RelayKey"
+    assert key["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": relay_key}
+    for name, stream in copy_streams(t).items():
+        category = name.removeprefix("trailrelay-").removesuffix("-copy")
+        s3 = stream["ExtendedS3DestinationConfiguration"]
+        assert s3["Prefix"] == f"enriched/category={category}/hour=!{{timestamp:yyyy-MM-dd-HH}}/"
+        assert s3["ErrorOutputPrefix"].startswith(f"errors/category={category}/")
+        assert s3["CompressionFormat"] == "GZIP"
+        # One event per line: Firehose adds no delimiter of its own.
+        assert s3["ProcessingConfiguration"] == {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]}
+        # The key must be in the bucket's region: the stack's own key, or the one brought.
+        assert s3["EncryptionConfiguration"] == {"KMSEncryptionConfig": {"AWSKMSKeyARN": relay_key}}
+        assert "DynamicPartitioningConfiguration" not in s3, "a static prefix per stream, no per-GB partitioning charge"
+    lifecycle = t.props("EnrichedCopyBucket")["LifecycleConfiguration"]["Rules"]
+    assert [r["ExpirationInDays"] for r in lifecycle if "ExpirationInDays" in r] == [400]
+    assert security(EnrichedCopyRetentionDays=30).props("EnrichedCopyBucket")["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 30
+
+
+def test_firehose_writes_only_the_copys_prefixes_and_uses_the_key_only_through_s3_for_this_bucket():
+    t = security()
+    role = t.props("EnrichedCopyDeliveryRole")
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT}}
+    [policy] = role["Policies"]
+    grants = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    bucket = f"arn:aws:s3:::trailrelay-enrichedcopybucket-{ACCOUNT}"
+    assert grants["TheBucket"]["Resource"] == bucket
+    assert sorted(grants["ItsObjects"]["Action"]) == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    assert sorted(grants["ItsObjects"]["Resource"]) == [f"{bucket}/enriched/*", f"{bucket}/errors/*"]
+    kms = grants["TheKeyThroughS3ForThisBucket"]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Condition"]["StringEquals"] == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    assert kms["Condition"]["StringLike"] == {"kms:EncryptionContext:aws:s3:arn": f"{bucket}*"}
+    assert set(grants) == {"TheBucket", "ItsObjects", "TheKeyThroughS3ForThisBucket"}
+
+
+def test_without_the_copy_there_is_no_bucket_stream_rule_or_role_for_it():
+    t = security(EnrichedCopy="false")
+    assert not t.resources("AWS::KinesisFirehose::DeliveryStream")
+    assert "EnrichedCopyBucket" not in t.resources("AWS::S3::Bucket")
+    assert not [n for n in t.resources("AWS::Events::Rule") if n.endswith("BusCopy")]
+    assert not [n for n in t.resources("AWS::IAM::Role") if n.startswith("EnrichedCopy")]
+    [admit] = t.props("BusDeadLetterQueuePolicy")["PolicyDocument"]["Statement"]
+    assert not [a for a in admit["Condition"]["ArnEquals"]["aws:SourceArn"] if a.endswith("-copy")]

@@ -507,7 +507,7 @@ TAKES_TAGS = {
     "AWS::Lambda::EventSourceMapping", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::S3::Bucket",
     "AWS::CloudWatch::Alarm", "AWS::Serverless::Function", "AWS::DynamoDB::Table",
     "AWS::Organizations::Policy", "AWS::Logs::DeliverySource", "AWS::Logs::DeliveryDestination",
-    "AWS::Logs::Delivery", "AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint",
+    "AWS::Logs::Delivery", "AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint", "AWS::KinesisFirehose::DeliveryStream",
 }
 TAKES_NO_TAGS = {
     "AWS::KMS::Alias", "AWS::Events::Archive", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission",
