@@ -8,6 +8,7 @@
 
 Nothing here talks to anything but 127.0.0.1.
 """
+import gzip
 import json
 import os
 import re
@@ -148,7 +149,8 @@ class Template:
             return f"{self.params.get('NamePrefix', 'trailrelay')}-{resource_id.lower()}-{self.account}"
         key = {"AWS::Events::EventBus": "Name", "AWS::Events::Rule": "Name", "AWS::SQS::Queue": "QueueName",
                "AWS::IAM::Role": "RoleName", "AWS::Serverless::Function": "FunctionName",
-               "AWS::DynamoDB::Table": "TableName", "AWS::Scheduler::Schedule": "Name"}.get(r["Type"])
+               "AWS::DynamoDB::Table": "TableName", "AWS::Scheduler::Schedule": "Name",
+               "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName"}.get(r["Type"])
         if key is None:
             return resource_id  # resources the harness does not create (keys, log groups, ...)
         return self.resolve(r["Properties"][key])
@@ -172,6 +174,8 @@ class Template:
             return f"arn:aws:s3:::{name}"
         if kind == "AWS::DynamoDB::Table":
             return f"arn:aws:dynamodb:{REGION}:{acct}:table/{name}"
+        if kind == "AWS::KinesisFirehose::DeliveryStream":
+            return f"arn:aws:firehose:{REGION}:{acct}:deliverystream/{name}"
         return f"arn:aws:cloudformation:{REGION}:{acct}:{resource_id}"
 
     # -- intrinsic functions
@@ -330,8 +334,25 @@ class Relay:
                 self.sqs.set_queue_attributes(QueueUrl=self.queue_urls[rid],
                                               Attributes={"RedrivePolicy": json.dumps(redrive)})
         notes.append("queues are created without their KMS key: moto stores, but does not apply, encryption")
+        # moto does not deliver from a bus to Firehose: each copy stream is
+        # stood in for by a queue its rule targets instead, and
+        # write_enriched_copy() writes what the queues hold into the bucket
+        # as the stream would (gzip JSON Lines under the stream's prefix).
+        streams = {t.arn_of(rid): rid for rid in t.resources("AWS::KinesisFirehose::DeliveryStream")}
+        self.copy_standins = {}
+        if streams:
+            notes.append("moto does not deliver to Firehose: each copy rule targets a queue, and the harness "
+                         "writes the queue's events into the enriched copy bucket as the stream would")
         for rid in t.resources("AWS::Events::Rule"):
             p = t.props(rid)
+            for x in p["Targets"]:
+                if x["Arn"] in streams:
+                    stream = streams[x["Arn"]]
+                    url = self.sqs.create_queue(QueueName=t.name_of(stream) + "-standin")["QueueUrl"]
+                    self.copy_standins[stream] = url
+                    x.pop("RoleArn", None)
+                    x["Arn"] = self.sqs.get_queue_attributes(
+                        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             targets = [x for x in p["Targets"] if ":lambda:" not in x["Arn"]]
             if not targets:
                 # A rule whose only target is a function (account-sync's schedule
@@ -399,6 +420,25 @@ class Relay:
             out.extend(got)
             self.sqs.delete_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+    def write_enriched_copy(self, at=None):
+        """What Firehose would have written by now: each stand-in queue's
+        events as one gzip JSON Lines object under its stream's prefix, the
+        hour being the delivery's (`at`, default now). Returns the keys written."""
+        at = at or time.gmtime()
+        bucket = self.template.name_of("EnrichedCopyBucket")
+        keys = []
+        for stream, url in sorted(self.copy_standins.items()):
+            bodies = [m["Body"] for m in self.drain(url)]
+            if not bodies:
+                continue
+            prefix = self.template.props(stream)["ExtendedS3DestinationConfiguration"]["Prefix"]
+            prefix = prefix.replace("!{timestamp:yyyy-MM-dd-HH}", time.strftime("%Y-%m-%d-%H", at))
+            key = f"{prefix}{self.template.name_of(stream)}-{time.strftime('%Y-%m-%d-%H-%M-%S', at)}-{len(keys)}.gz"
+            data = gzip.compress("".join(b + "\n" for b in bodies).encode())
+            self.s3.put_object(Bucket=bucket, Key=key, Body=data)
+            keys.append(key)
+        return keys
 
     def arrivals(self):
         """What each consumer queue received since the last call: category -> [event]."""

@@ -1,7 +1,9 @@
 """End to end on one machine: moto for AWS, cargo lambda watch for Lambda,
 the topology read from the templates. See localaws.py and pipeline.py."""
+import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -220,6 +222,57 @@ def test_a_move_and_a_tag_reach_the_enricher_after_a_sync_and_the_refresh_interv
     assert moved["account"]["environment"] == "dev", "the Environment tag still wins over the OU"
     tagged = enrichment_of(local, "fx-iam-create-user", "identity")
     assert tagged["account"]["tags"]["Team"] == "red"
+
+
+def copied_events(local, keys):
+    """The enriched copy's objects, read back: (category partition, event) pairs."""
+    bucket = local.relay.template.name_of("EnrichedCopyBucket")
+    out = []
+    for key in keys:
+        partition = re.match(r"enriched/category=(\w+)/hour=\d{4}-\d{2}-\d{2}-\d{2}/[^/]+\.gz$", key)
+        assert partition, key
+        body = gzip.decompress(local.relay.s3.get_object(Bucket=bucket, Key=key)["Body"].read()).decode()
+        assert body.endswith("\n"), "one event per line, the last one too"
+        out += [(partition.group(1), json.loads(line)) for line in body.splitlines()]
+    return out
+
+
+def test_the_enriched_copy_holds_each_delivered_event_once_under_its_category_and_reconciles_with_the_trail(
+        local, samples, tmp_path):
+    keys = local.relay.write_enriched_copy()
+    copied = copied_events(local, keys)
+    for category, event in copied:
+        assert event["detail"]["enrichment"]["category"] == category
+    ids = [e["id"] for _, e in copied]
+    assert len(ids) == len(set(ids)), "no event copied twice"
+    for category, events in samples["arrivals"].items():
+        for event in events:
+            assert (category, event["id"]) in {(c, e["id"]) for c, e in copied}, (category, event["id"])
+    # The trail holds every delivered record and three it never delivered:
+    # reconciled against the copy, exactly those three are missing.
+    delivered = [e["detail"] for _, e in copied if e["detail"].get("eventID")]
+    for record in delivered:
+        record.pop("enrichment", None)
+    never = []
+    for i, record in enumerate(delivered[:3]):
+        never.append(dict(record, eventID=f"never-delivered-{i}"))
+    folder = tmp_path / "trail" / "AWSLogs" / "o-exampleorgid" / "111122223333" / "CloudTrail" / "us-east-1" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "111122223333_CloudTrail_us-east-1_20261120T1200Z_a.json.gz", "wt") as f:
+        json.dump({"Records": delivered + never}, f)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    bucket = local.relay.template.name_of("EnrichedCopyBucket")
+    for n, key in enumerate(keys):
+        (copy / f"{n}.jsonl.gz").write_bytes(local.relay.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    done = subprocess.run([os.path.join(ROOT_DIR, "target", "debug", "trailrelay"), "reconcile",
+                           "--trail", str(tmp_path / "trail"), "--seen", str(copy), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    missing = [json.loads(line)["detail"]["eventID"] for line in done.stdout.splitlines()]
+    assert sorted(missing) == [f"never-delivered-{i}" for i in range(len(never))]
+    totals = json.loads(done.stderr)["totals"]
+    assert totals["missing"] == len(never) and totals["seen"] == totals["expected"] - len(never) > 0
 
 
 def test_a_thousand_account_organization_syncs_with_its_calls_counted(local, samples):
