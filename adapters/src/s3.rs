@@ -140,3 +140,31 @@ pub async fn put_json(
         })?;
     Ok(())
 }
+
+/// Every key under a prefix, in S3's order (by key), every page of it.
+pub async fn list_keys(
+    config: &aws_config::SdkConfig,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, crate::Error> {
+    let mut pages = client(config)
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let mut keys = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let mut error = crate::Error::of("ListObjectsV2", e);
+            error.detail = format!("s3://{bucket}/{prefix}: {}", error.detail);
+            error
+        })?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    Ok(keys)
+}

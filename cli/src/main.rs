@@ -25,8 +25,8 @@ use trailrelay_shared::{Category, Prepared, ReceivedAt, Relay, Settings};
     name = "trailrelay",
     version,
     about = "CloudTrail relay: route, explain and check events offline; check a deployment in AWS",
-    long_about = "CloudTrail relay. route, explain, schema, pattern, reconcile and check-template \
-read files and write to stdout, offline. send-test-event, doctor and paths read (and send-test-event \
+    long_about = "CloudTrail relay. route, explain, schema, pattern and check-template read files \
+and write to stdout, offline; reconcile reads files or S3 prefixes. send-test-event, doctor and paths read (and send-test-event \
 writes) a deployment through the AWS APIs, with the standard credential chain."
 )]
 struct Cli {
@@ -60,11 +60,12 @@ enum Command {
     /// enrolled region) with when it was last heard from and whether it is
     /// silent (the paths table, the directory in S3).
     Paths(paths::PathsArgs),
-    /// Offline: reconcile the organization trail's log files (a folder tree)
-    /// with what the relay delivered (JSON Lines): each record the forward
-    /// rule would have sent and nothing delivered is written to stdout as an
-    /// EventBridge event, ready for `route` or the buffer queue; a summary per
-    /// path (account x region) goes to stderr. Exit status 0 whatever it finds.
+    /// Offline or AWS (read only, for s3:// paths): reconcile the
+    /// organization trail's log files with what the relay delivered (JSON
+    /// Lines, such as the enriched copy): each record the forward rule would
+    /// have sent and nothing delivered is written to stdout as an EventBridge
+    /// event, ready for `route` or the buffer queue; a summary per path
+    /// (account x region) goes to stderr. Exit status 0 whatever it finds.
     Reconcile(reconcile::ReconcileArgs),
     /// Offline: read a SAM template and check that its buses, the enricher's
     /// environment and role agree with the categories; exit status 1 if not.

@@ -1,10 +1,10 @@
 //! `trailrelay reconcile`: the organization trail's log files against what
-//! the relay delivered (trailrelay-reconcile does the judging); local
-//! folders and files.
+//! the relay delivered (trailrelay-reconcile does the judging); each side a
+//! local folder or file, or an S3 prefix.
 
 use crate::CliError;
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -14,14 +14,16 @@ use trailrelay_reconcile::{logfile, Reconciler, Report, Scope};
 #[derive(clap::Args)]
 pub struct ReconcileArgs {
     /// The trail: a folder tree of CloudTrail log files (`*.json.gz` as
-    /// CloudTrail writes them, plain `*.json` too), or one such file.
+    /// CloudTrail writes them, plain `*.json` too), one such file, or
+    /// `s3://bucket/prefix` (read with the AWS credentials).
     #[arg(long, value_name = "PATH")]
-    trail: PathBuf,
-    /// What the relay delivered: a JSON Lines file, or a folder of them
-    /// (`trailrelay route` output, or events as a category bus delivers
-    /// them, such as the enriched copy's objects; `*.gz` are decompressed).
+    trail: String,
+    /// What the relay delivered: a JSON Lines file, a folder of them, or
+    /// `s3://bucket/prefix` (`trailrelay route` output, or events as a
+    /// category bus delivers them, such as the enriched copy's objects;
+    /// `*.gz` are decompressed).
     #[arg(long, value_name = "PATH")]
-    seen: PathBuf,
+    seen: String,
     /// Records from this time on (RFC 3339, by eventTime); default: from the start.
     #[arg(long, value_name = "TIME", value_parser = rfc3339)]
     from: Option<OffsetDateTime>,
@@ -41,6 +43,108 @@ pub struct ReconcileArgs {
     /// The summary as one JSON document (on stderr) instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    aws: crate::aws::AwsArgs,
+}
+
+/// Where one side is read from.
+enum Source {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Source {
+    fn parse(text: &str) -> Result<Source, CliError> {
+        match text.strip_prefix("s3://") {
+            None => Ok(Source::Local(PathBuf::from(text))),
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(CliError::Usage(format!("{text}: no bucket")));
+                }
+                Ok(Source::S3 {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.to_owned(),
+                })
+            }
+        }
+    }
+}
+
+/// A side as it is read: its files, each named by its path or `s3://`
+/// URL; S3 objects are fetched whole, one at a time.
+enum Side {
+    Local(PathBuf),
+    S3 {
+        bucket: String,
+        prefix: String,
+        config: Box<aws_config::SdkConfig>,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Side {
+    fn new(text: &str, aws: &crate::aws::AwsArgs) -> Result<Side, CliError> {
+        Ok(match Source::parse(text)? {
+            Source::Local(path) => Side::Local(path),
+            Source::S3 { bucket, prefix } => {
+                let runtime = crate::aws::runtime()?;
+                let config = Box::new(runtime.block_on(aws.config()));
+                Side::S3 {
+                    bucket,
+                    prefix,
+                    config,
+                    runtime,
+                }
+            }
+        })
+    }
+
+    fn names(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, CliError> {
+        match self {
+            Side::Local(path) => Ok(files(path, |p| keep(&p.to_string_lossy()))?
+                .into_iter()
+                .map(|p| p.display().to_string())
+                .collect()),
+            Side::S3 {
+                bucket,
+                prefix,
+                config,
+                runtime,
+            } => {
+                let keys = runtime
+                    .block_on(trailrelay_adapters::s3::list_keys(config, bucket, prefix))
+                    .map_err(|e| CliError::Aws(e.to_string()))?;
+                Ok(keys
+                    .into_iter()
+                    .filter(|k| keep(k))
+                    .map(|k| format!("s3://{bucket}/{k}"))
+                    .collect())
+            }
+        }
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Read>, String> {
+        match self {
+            Side::Local(_) => File::open(name)
+                .map(|f| Box::new(f) as Box<dyn Read>)
+                .map_err(|e| e.to_string()),
+            Side::S3 {
+                bucket,
+                config,
+                runtime,
+                ..
+            } => {
+                let key = name
+                    .strip_prefix(&format!("s3://{bucket}/"))
+                    .unwrap_or(name);
+                let bytes = runtime
+                    .block_on(trailrelay_adapters::s3::get_object(config, bucket, key))
+                    .map_err(|e| e.to_string())?;
+                Ok(Box::new(std::io::Cursor::new(bytes)))
+            }
+        }
+    }
 }
 
 fn rfc3339(text: &str) -> Result<OffsetDateTime, String> {
@@ -58,11 +162,15 @@ pub fn reconcile(
         }
     }
     let mut seen = Seen::default();
-    for file in files(&args.seen, |_| true)? {
-        let input = File::open(&file).map_err(|source| unreadable(&file, source))?;
-        let gzip = file.extension().is_some_and(|e| e == "gz");
+    let seen_side = Side::new(&args.seen, &args.aws)?;
+    for name in seen_side.names(|_| true)? {
+        let input = seen_side.open(&name).map_err(|reason| CliError::Input {
+            path: name.clone(),
+            source: std::io::Error::other(reason),
+        })?;
+        let gzip = name.ends_with(".gz");
         seen.read(BufReader::new(logfile::decompressed(input, gzip)))
-            .map_err(|source| unreadable(&file, source))?;
+            .map_err(|source| unreadable(Path::new(&name), source))?;
     }
     let scope = Scope {
         from: args.from,
@@ -72,13 +180,18 @@ pub fn reconcile(
         include_data: args.include_data,
     };
     let mut reconciler = Reconciler::new(scope, &seen, out);
-    for file in files(&args.trail, |p| logfile::is_log_file(&p.to_string_lossy()))? {
-        let name = file.display().to_string();
-        match File::open(&file) {
+    let trail = Side::new(&args.trail, &args.aws)?;
+    for name in trail.names(logfile::is_log_file)? {
+        // Decided by the name alone, before an S3 object is fetched.
+        if !reconciler.wants(&name) {
+            reconciler.outside_the_window();
+            continue;
+        }
+        match trail.open(&name) {
             Ok(input) => reconciler
                 .log_file(&name, input)
                 .map_err(CliError::Output)?,
-            Err(e) => reconciler.unreadable(&name, e.to_string()),
+            Err(reason) => reconciler.unreadable(&name, reason),
         }
     }
     let report = reconciler.finish().map_err(CliError::Output)?;
@@ -145,4 +258,25 @@ fn table(report: &Report, seen_ids: usize) -> String {
         t += &format!("damaged: {}: {}\n", d.file, d.reason);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_side_is_a_local_path_or_an_s3_bucket_and_prefix() {
+        assert!(
+            matches!(Source::parse("trail/").unwrap(), Source::Local(p) if p == Path::new("trail/"))
+        );
+        let Source::S3 { bucket, prefix } = Source::parse("s3://logs/org/AWSLogs/").unwrap() else {
+            panic!("not S3")
+        };
+        assert_eq!((bucket.as_str(), prefix.as_str()), ("logs", "org/AWSLogs/"));
+        let Source::S3 { prefix, .. } = Source::parse("s3://logs").unwrap() else {
+            panic!("not S3")
+        };
+        assert_eq!(prefix, "");
+        assert!(Source::parse("s3:///x").is_err());
+    }
 }

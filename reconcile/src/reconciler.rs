@@ -118,6 +118,11 @@ impl<'s, W: Write> Reconciler<'s, W> {
         Ok(())
     }
 
+    /// A file left unread because its name puts it outside the window.
+    pub fn outside_the_window(&mut self) {
+        self.report.files_outside_the_window += 1;
+    }
+
     /// A file that could not be opened at all.
     pub fn unreadable(&mut self, name: &str, reason: String) {
         self.report.damaged_files.push(Damaged {

@@ -273,6 +273,19 @@ def test_the_enriched_copy_holds_each_delivered_event_once_under_its_category_an
     assert sorted(missing) == [f"never-delivered-{i}" for i in range(len(never))]
     totals = json.loads(done.stderr)["totals"]
     assert totals["missing"] == len(never) and totals["seen"] == totals["expected"] - len(never) > 0
+    # The same with both sides in S3: the trail as CloudTrail writes it to a
+    # log-archive bucket, the copy where Firehose wrote it.
+    trail_bucket = "org-trail-log-archive"
+    local.relay.s3.create_bucket(Bucket=trail_bucket)
+    for path in (tmp_path / "trail").rglob("*.json.gz"):
+        key = "org/" + str(path.relative_to(tmp_path / "trail"))
+        local.relay.s3.put_object(Bucket=trail_bucket, Key=key, Body=path.read_bytes())
+    from_s3 = subprocess.run([os.path.join(ROOT_DIR, "target", "debug", "trailrelay"), "reconcile",
+                              "--trail", f"s3://{trail_bucket}/org/AWSLogs/", "--seen", f"s3://{bucket}/enriched/",
+                              "--json"], capture_output=True, text=True, timeout=120, env=cli_env(local))
+    assert from_s3.returncode == 0, from_s3.stderr
+    assert from_s3.stdout == done.stdout
+    assert json.loads(from_s3.stderr)["totals"] == totals
 
 
 def test_a_thousand_account_organization_syncs_with_its_calls_counted(local, samples):
