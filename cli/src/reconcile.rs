@@ -182,17 +182,9 @@ pub fn reconcile(
     let mut reconciler = Reconciler::new(scope, &seen, out);
     let trail = Side::new(&args.trail, &args.aws)?;
     for name in trail.names(logfile::is_log_file)? {
-        // Decided by the name alone, before an S3 object is fetched.
-        if !reconciler.wants(&name) {
-            reconciler.outside_the_window();
-            continue;
-        }
-        match trail.open(&name) {
-            Ok(input) => reconciler
-                .log_file(&name, input)
-                .map_err(CliError::Output)?,
-            Err(reason) => reconciler.unreadable(&name, reason),
-        }
+        reconciler
+            .log_file(&name, || trail.open(&name))
+            .map_err(CliError::Output)?;
     }
     let report = reconciler.finish().map_err(CliError::Output)?;
     let summary = if args.json {

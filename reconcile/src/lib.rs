@@ -16,15 +16,3 @@ pub mod seen;
 
 pub use reconciler::{Reconciler, Report};
 pub use scope::Scope;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{file}: {reason}")]
-    Unreadable { file: String, reason: String },
-
-    #[error("{what}: {reason}")]
-    BadOption { what: String, reason: String },
-
-    #[error("writing the missing records: {0}")]
-    Output(#[from] std::io::Error),
-}

@@ -82,21 +82,34 @@ impl<'s, W: Write> Reconciler<'s, W> {
         }
     }
 
-    /// Is a file of this name worth reading for the window?
-    pub fn wants(&self, name: &str) -> bool {
+    /// Can a file of this name hold a record of the window?
+    fn wants(&self, name: &str) -> bool {
         logfile::is_log_file(name)
             && logfile::delivered_at(name)
                 .is_none_or(|at| self.scope.may_hold(at, self.delivery_lag))
     }
 
     /// Reads one log file (`name` says whether it is gzip and when it was
-    /// delivered). A damaged file is reported, never the end of the run; an
-    /// error writing a missing record is.
-    pub fn log_file(&mut self, name: &str, input: impl Read) -> std::io::Result<()> {
+    /// delivered), calling `open` only when the name can hold the window,
+    /// so that an S3 object outside it is never fetched. A file that cannot
+    /// be opened or read to its end is reported, never the end of the run;
+    /// an error writing a missing record is.
+    pub fn log_file<R: Read>(
+        &mut self,
+        name: &str,
+        open: impl FnOnce() -> Result<R, String>,
+    ) -> std::io::Result<()> {
         if !self.wants(name) {
             self.report.files_outside_the_window += 1;
             return Ok(());
         }
+        let input = match open() {
+            Ok(input) => input,
+            Err(reason) => {
+                self.damaged(name, reason);
+                return Ok(());
+            }
+        };
         self.report.files_read += 1;
         let mut write_error = None;
         let result = logfile::read_records(input, name.ends_with(".gz"), &mut |raw| {
@@ -110,21 +123,12 @@ impl<'s, W: Write> Reconciler<'s, W> {
             return Err(e);
         }
         if let Err(reason) = result {
-            self.report.damaged_files.push(Damaged {
-                file: name.to_owned(),
-                reason,
-            });
+            self.damaged(name, reason);
         }
         Ok(())
     }
 
-    /// A file left unread because its name puts it outside the window.
-    pub fn outside_the_window(&mut self) {
-        self.report.files_outside_the_window += 1;
-    }
-
-    /// A file that could not be opened at all.
-    pub fn unreadable(&mut self, name: &str, reason: String) {
+    fn damaged(&mut self, name: &str, reason: String) {
         self.report.damaged_files.push(Damaged {
             file: name.to_owned(),
             reason,
@@ -227,7 +231,8 @@ mod tests {
             record("c", "222222222222", "us-east-1"),
             record("c", "222222222222", "us-east-1"),
         ];
-        r.log_file("x.json", file(&records).as_bytes()).unwrap();
+        r.log_file("x.json", || Ok(std::io::Cursor::new(file(&records))))
+            .unwrap();
         let report = r.finish().unwrap();
         assert_eq!(
             report.totals,
@@ -264,14 +269,41 @@ mod tests {
     fn a_damaged_file_is_reported_and_the_run_goes_on() {
         let seen = Seen::default();
         let mut r = Reconciler::new(Scope::default(), &seen, std::io::sink());
-        r.log_file("bad.json.gz", &b"not gzip at all"[..]).unwrap();
-        r.log_file("good.json", file(&[record("a", "1", "r")]).as_bytes())
+        r.log_file("bad.json.gz", || Ok(&b"not gzip at all"[..]))
             .unwrap();
+        let good = file(&[record("a", "1", "r")]);
+        r.log_file("good.json", || Ok(good.as_bytes())).unwrap();
         let report = r.finish().unwrap();
         assert_eq!(report.damaged_files.len(), 1);
         assert_eq!(report.damaged_files[0].file, "bad.json.gz");
         assert_eq!(report.totals.missing, 1);
         assert_eq!(report.files_read, 2);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_reported_and_one_outside_the_window_is_never_opened() {
+        let seen = Seen::default();
+        let scope = Scope {
+            to: Some(time::macros::datetime!(2026-11-20 00:00 UTC)),
+            ..Scope::default()
+        };
+        let mut r = Reconciler::new(scope, &seen, std::io::sink());
+        r.log_file("gone.json", || Err::<&[u8], _>("no such file".to_owned()))
+            .unwrap();
+        let late = "111122223333_CloudTrail_eu-west-1_20261121T0005Z_x.json.gz";
+        r.log_file(late, || -> Result<&[u8], String> {
+            panic!("opened a file outside the window")
+        })
+        .unwrap();
+        let report = r.finish().unwrap();
+        assert_eq!(
+            report.damaged_files,
+            vec![Damaged {
+                file: "gone.json".into(),
+                reason: "no such file".into()
+            }]
+        );
+        assert_eq!((report.files_read, report.files_outside_the_window), (0, 1));
     }
 
     proptest::proptest! {
@@ -300,8 +332,8 @@ mod tests {
             let mut rec = Reconciler::new(Scope::default(), &seen, &mut out);
             // Split across two files, as a trail would.
             let (first, second) = trail.split_at(trail.len() / 2);
-            rec.log_file("1.json", file(first).as_bytes()).unwrap();
-            rec.log_file("2.json", file(second).as_bytes()).unwrap();
+            rec.log_file("1.json", || Ok(std::io::Cursor::new(file(first)))).unwrap();
+            rec.log_file("2.json", || Ok(std::io::Cursor::new(file(second)))).unwrap();
             let report = rec.finish().unwrap();
             let missing: std::collections::BTreeSet<String> = String::from_utf8(out).unwrap().lines()
                 .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
