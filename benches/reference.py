@@ -73,7 +73,7 @@ def main():
             if actor_account and actor_account != event_account:
                 signals.append("cross_account_actor")
             detail["enrichment"] = {
-                "schemaVersion": "1", "category": category,
+                "schemaVersion": "1.1", "category": category,
                 "account": account(directory, event_account),
                 "actor": {"type": identity.get("type", "Unknown"), "arn": identity.get("arn"),
                           "accountId": actor_account,

@@ -10,7 +10,10 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-pub const SCHEMA_VERSION: &str = "1";
+/// `major.minor`: the major number changes only when consumers must adapt,
+/// the minor one when something is added (1.1: `provenance.backfilled` and
+/// the signal `late_delivery`).
+pub const SCHEMA_VERSION: &str = "1.1";
 pub const RELAY: &str = concat!("trailrelay/", env!("CARGO_PKG_VERSION"));
 
 static NO_TAGS: BTreeMap<String, String> = BTreeMap::new();
@@ -36,7 +39,8 @@ fn echo_opt(value: Option<&str>) -> Option<&str> {
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "trailrelay enrichment")]
 pub struct Enrichment<'a> {
-    /// Version of this shape; changes only when consumers must adapt.
+    /// Version of this shape, `major.minor`: the major number changes only
+    /// when consumers must adapt, the minor one when something is added.
     pub schema_version: &'static str,
     pub category: Category,
     /// The id of the rule in the classification table that chose the category.
@@ -162,6 +166,13 @@ pub struct Provenance<'a> {
     /// JSON pointers (into the delivered event) of what was trimmed to fit
     /// the size limit; empty when nothing was.
     pub truncated: Vec<String>,
+    /// Put back by reconciliation: the organization trail holds the record
+    /// but EventBridge never delivered it (or not in time). Written only
+    /// when true; the record may still arrive on its own, so consumers
+    /// should expect a duplicate by `eventId`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(default)]
+    pub backfilled: bool,
 }
 
 impl Actor<'_> {
@@ -321,6 +332,7 @@ mod tests {
                 received_at: "2026-01-01T00:00:00Z",
                 relay: RELAY,
                 truncated: vec![],
+                backfilled: false,
             },
         };
         e.mark_truncated(&["/detail/requestParameters".to_owned()]);

@@ -67,7 +67,7 @@ pub mod tamper;
 pub use category::Category;
 pub use entry::Entry;
 pub use error::Error;
-pub use relay::{Prepared, PreparedEntry, ReceivedAt, Relay};
+pub use relay::{Circumstances, Prepared, PreparedEntry, ReceivedAt, Relay};
 pub use settings::Settings;
 
 /// The JSON Schema of the `enrichment` object.

@@ -17,6 +17,8 @@ pub struct Counters {
     pub unknown_account: u64,
     /// Heartbeats whose last-seen time was written to the path store.
     pub heartbeats_recorded: u64,
+    /// Inputs put back by reconciliation (`late_delivery`).
+    pub backfilled: u64,
     /// Delivered per category, in `Category::ALL` order.
     pub delivered_by_category: [u64; Category::COUNT],
 }
@@ -28,7 +30,7 @@ impl Counters {
     }
 
     /// Each count by its metric name.
-    pub fn totals(&self) -> [(&'static str, u64); 10] {
+    pub fn totals(&self) -> [(&'static str, u64); 11] {
         [
             ("EventsIn", self.events_in),
             ("Delivered", self.delivered),
@@ -40,6 +42,7 @@ impl Counters {
             ("Truncated", self.truncated),
             ("UnknownAccount", self.unknown_account),
             ("HeartbeatsRecorded", self.heartbeats_recorded),
+            ("Backfilled", self.backfilled),
         ]
     }
 }

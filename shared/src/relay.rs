@@ -49,6 +49,17 @@ impl ReceivedAt {
     }
 }
 
+/// What marks every entry of one call, whatever the input says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Circumstances {
+    /// The directory in use is stale: `directory_stale` on every entry.
+    pub directory_stale: bool,
+    /// The inputs were put back by reconciliation (they reached the relay
+    /// through its own entry, never from a member account):
+    /// `provenance.backfilled` and `late_delivery` on every entry.
+    pub backfilled: bool,
+}
+
 /// What became of one input.
 #[derive(Debug)]
 pub enum Prepared {
@@ -135,22 +146,23 @@ impl Relay {
     /// fails: what cannot be read becomes an entry on the `other` bus marked
     /// `malformed_input`.
     pub fn prepare(&self, raw: &str, received: &ReceivedAt) -> Prepared {
-        self.prepare_with(raw, received, &self.directory, false)
+        self.prepare_with(raw, received, &self.directory, Circumstances::default())
     }
 
-    /// [`Relay::prepare`] with a given directory (a live copy, say), and
-    /// whether that copy is stale (`directory_stale` on every entry).
+    /// [`Relay::prepare`] with a given directory (a live copy, say) and the
+    /// circumstances that mark every entry of the call.
     pub fn prepare_with(
         &self,
         raw: &str,
         received: &ReceivedAt,
         directory: &Directory,
-        directory_stale: bool,
+        circumstances: Circumstances,
     ) -> Prepared {
         let ctx = Ctx {
             received,
             directory,
-            directory_stale,
+            directory_stale: circumstances.directory_stale,
+            backfilled: circumstances.backfilled,
         };
         self.prepare_in(raw, &ctx)
     }
@@ -254,6 +266,7 @@ impl Relay {
             event_account_known: account.known,
             actor_account_known: actor.account.as_ref().is_some_and(|a| a.known),
             test_event: input.test_event,
+            backfilled: ctx.backfilled,
             relay_tampering: tamper::is_tampering(
                 facts.service,
                 facts.event_name,
@@ -284,6 +297,7 @@ impl Relay {
                 received_at: &received.text,
                 relay: RELAY,
                 truncated: Vec::new(),
+                backfilled: ctx.backfilled,
             },
         };
         let mut resources = input.resources.to_vec();
@@ -373,6 +387,7 @@ impl Relay {
         let signals = signals(&SignalFacts {
             event_account_known: account.known,
             malformed: true,
+            backfilled: ctx.backfilled,
             ..SignalFacts::new(
                 &record,
                 &actor_facts,
@@ -402,6 +417,7 @@ impl Relay {
                 received_at: &received.text,
                 relay: RELAY,
                 truncated: Vec::new(),
+                backfilled: ctx.backfilled,
             },
         };
         let resources = envelope.resources.0.clone();
@@ -466,6 +482,7 @@ struct Ctx<'a> {
     received: &'a ReceivedAt,
     directory: &'a Directory,
     directory_stale: bool,
+    backfilled: bool,
 }
 
 /// What the envelope (or, for a bare record, its stand-in) says.

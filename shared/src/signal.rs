@@ -19,6 +19,7 @@ named_enum! {
         ConsoleLoginWithoutMfa => "console_login_without_mfa",
         CrossAccountActor => "cross_account_actor",
         DirectoryStale => "directory_stale",
+        LateDelivery => "late_delivery",
         MalformedInput => "malformed_input",
         RelayTampering => "relay_tampering",
         RootActivity => "root_activity",
@@ -61,6 +62,8 @@ pub struct SignalFacts<'a> {
     pub directory_stale: bool,
     /// The event changes the forwarding path (see `tamper`).
     pub relay_tampering: bool,
+    /// Put back by reconciliation, not delivered by EventBridge.
+    pub backfilled: bool,
 }
 
 impl<'a> SignalFacts<'a> {
@@ -86,6 +89,7 @@ impl<'a> SignalFacts<'a> {
             malformed: false,
             directory_stale,
             relay_tampering: false,
+            backfilled: false,
         }
     }
 }
@@ -146,6 +150,9 @@ pub fn signals(f: &SignalFacts<'_>) -> Vec<Signal> {
     }
     if f.relay_tampering {
         out.push(Signal::RelayTampering);
+    }
+    if f.backfilled {
+        out.push(Signal::LateDelivery);
     }
     out.sort_unstable();
     out.dedup();

@@ -182,7 +182,7 @@ fn enrichment_describes_account_and_provenance() {
     let all = prepared();
     let d = detail(entry(&all, "fx-iam-create-user"));
     let en = &d["enrichment"];
-    assert_eq!(en["schemaVersion"], "1");
+    assert_eq!(en["schemaVersion"], "1.1");
     assert_eq!(en["account"]["id"], "333333333333");
     assert_eq!(en["account"]["name"], "payments-prod");
     assert_eq!(en["account"]["email"], "aws-payments-prod@example.com");
@@ -418,4 +418,42 @@ fn a_bare_cloudtrail_record_is_wrapped_as_eventbridge_would() {
     let d = detail(e);
     assert_eq!(d["enrichment"]["provenance"]["source"], "aws.iam");
     assert_eq!(d["eventName"], "DeleteUserPolicy");
+}
+
+#[test]
+fn a_backfilled_input_says_so_and_an_ordinary_one_says_nothing() {
+    let relay = relay();
+    let line = EVENTS
+        .lines()
+        .find(|l| l.contains("\"fx-iam-create-user\""))
+        .expect("fixture");
+    let as_backfill = trailrelay_shared::Circumstances {
+        backfilled: true,
+        ..Default::default()
+    };
+    let prepared = |circumstances| match relay.prepare_with(
+        line,
+        &received(),
+        relay.directory(),
+        circumstances,
+    ) {
+        Prepared::Entry(e) => e,
+        other => panic!("expected an entry, got {other:?}"),
+    };
+    let backfilled = prepared(as_backfill);
+    let d = detail(&backfilled);
+    assert_eq!(d["enrichment"]["provenance"]["backfilled"], true);
+    assert!(backfilled.has(trailrelay_shared::signal::Signal::LateDelivery));
+    // Classified and enriched like any other: only the two marks differ.
+    let ordinary = prepared(Default::default());
+    let o = detail(&ordinary);
+    assert!(o["enrichment"]["provenance"].get("backfilled").is_none());
+    assert!(!ordinary.has(trailrelay_shared::signal::Signal::LateDelivery));
+    assert_eq!(backfilled.category, ordinary.category);
+    assert_eq!(d["enrichment"]["account"], o["enrichment"]["account"]);
+    // Malformed input put back is marked too.
+    match relay.prepare_with("not json", &received(), relay.directory(), as_backfill) {
+        Prepared::Entry(e) => assert!(e.has(trailrelay_shared::signal::Signal::LateDelivery)),
+        other => panic!("expected an entry, got {other:?}"),
+    }
 }

@@ -1,6 +1,12 @@
 //! The enricher Lambda's handler: takes one EventBridge event (direct mode)
 //! or an SQS batch of them (buffered mode), hands each to the shared relay,
 //! publishes the entries, and reports what was not delivered.
+//!
+//! Reconciliation puts missing records back through the same entry: on the
+//! buffer queue, or by invoking the function with the batch shape the queue
+//! delivers, each message marked with the attribute [`BACKFILL_ATTRIBUTE`].
+//! EventBridge cannot set message attributes and never delivers a payload
+//! with `Records`, so a member account cannot mark its own events.
 
 pub mod directory;
 
@@ -15,7 +21,9 @@ use trailrelay_shared::directory::Directory;
 use trailrelay_shared::metrics::Counters;
 use trailrelay_shared::paths::{NoPathStore, PathKey, PathStore, Recorded, WriteThrottle};
 use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
-use trailrelay_shared::{Category, Entry, Prepared, PreparedEntry, ReceivedAt, Relay};
+use trailrelay_shared::{
+    Category, Circumstances, Entry, Prepared, PreparedEntry, ReceivedAt, Relay,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnricherError {
@@ -55,6 +63,19 @@ impl From<EnricherError> for lambda_runtime::Diagnostic {
             error_message: e.to_string(),
         }
     }
+}
+
+/// The SQS message attribute (a String, "true") that marks a message as put
+/// back by reconciliation.
+pub const BACKFILL_ATTRIBUTE: &str = "trailrelay-backfill";
+
+/// Is this message one that reconciliation put back?
+pub fn is_backfill(message: &aws_lambda_events::sqs::SqsMessage) -> bool {
+    message
+        .message_attributes
+        .get(BACKFILL_ATTRIBUTE)
+        .and_then(|a| a.string_value.as_deref())
+        == Some("true")
 }
 
 /// What a direct invocation answers when it succeeds.
@@ -173,7 +194,11 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
         deadline: Instant,
         view: &View<'_>,
     ) -> (Result<Response, EnricherError>, Counters) {
-        let (outcomes, counters) = self.process(&[payload], deadline, view).await;
+        let input = Input {
+            body: payload,
+            backfilled: false,
+        };
+        let (outcomes, counters) = self.process(&[input], deadline, view).await;
         let result = match outcomes.into_iter().next() {
             Some(Outcome::Failed {
                 event_id,
@@ -201,12 +226,15 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
         deadline: Instant,
         view: &View<'_>,
     ) -> (Result<Response, EnricherError>, Counters) {
-        let bodies: Vec<&str> = batch
+        let inputs: Vec<Input<'_>> = batch
             .records
             .iter()
-            .map(|m| m.body.as_deref().unwrap_or(""))
+            .map(|m| Input {
+                body: m.body.as_deref().unwrap_or(""),
+                backfilled: is_backfill(m),
+            })
             .collect();
-        let (outcomes, counters) = self.process(&bodies, deadline, view).await;
+        let (outcomes, counters) = self.process(&inputs, deadline, view).await;
         let mut response = SqsBatchResponse::default();
         let mut unidentified = 0;
         for (message, outcome) in batch.records.iter().zip(&outcomes) {
@@ -231,7 +259,7 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
     /// Prepares and publishes the inputs; one outcome per input, in order.
     async fn process(
         &self,
-        inputs: &[&str],
+        inputs: &[Input<'_>],
         deadline: Instant,
         view: &View<'_>,
     ) -> (Vec<Outcome>, Counters) {
@@ -244,9 +272,14 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
         let mut prepared: Vec<(usize, PreparedEntry)> = Vec::new();
         let mut heartbeats: Vec<(usize, Option<String>, PathKey)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
+            let circumstances = Circumstances {
+                directory_stale: view.directory_stale,
+                backfilled: input.backfilled,
+            };
+            counters.backfilled += u64::from(input.backfilled);
             let prepared_input =
                 self.relay
-                    .prepare_with(input, &received, view.directory, view.directory_stale);
+                    .prepare_with(input.body, &received, view.directory, circumstances);
             match prepared_input {
                 Prepared::Entry(entry) => {
                     note_prepared(&entry, &mut counters);
@@ -430,12 +463,25 @@ fn note_prepared(entry: &PreparedEntry, counters: &mut Counters) {
     if entry.has(Signal::UnknownAccount) {
         counters.unknown_account += 1;
     }
+    if entry.has(Signal::LateDelivery) {
+        tracing::info!(
+            event_id = entry.event_id.as_deref(),
+            "put back by reconciliation"
+        );
+    }
 }
 
 /// What is remembered of an entry while it is being sent.
 struct Sent {
     category: trailrelay_shared::Category,
     event_id: Option<String>,
+}
+
+/// One input of an invocation: an event's text, and whether
+/// reconciliation put it back.
+struct Input<'a> {
+    body: &'a str,
+    backfilled: bool,
 }
 
 /// The account directory an invocation works with.

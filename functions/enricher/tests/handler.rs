@@ -491,3 +491,38 @@ async fn the_largest_sqs_batch_lambda_takes_is_delivered_whole() {
         "{calls:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_messages_marked_by_reconciliation_are_backfilled() {
+    let e = enricher(FakeEventBridge::accepting(), settings());
+    let mut batch: Value = serde_json::from_str(&sqs_batch(&[
+        ("put-back", fixture("fx-iam-create-user")),
+        ("ordinary", fixture("fx-ec2-run-instances")),
+        ("other-attribute", fixture("fx-ec2-run-instances")),
+    ]))
+    .unwrap();
+    let attribute = |value: &str| json!({"stringValue": value, "dataType": "String"});
+    batch["Records"][0]["messageAttributes"] =
+        json!({ trailrelay_enricher::BACKFILL_ATTRIBUTE: attribute("true") });
+    batch["Records"][2]["messageAttributes"] = json!({ "something-else": attribute("true") });
+    let (result, counters) = e.handle(&batch.to_string(), deadline(30)).await;
+    assert!(batch_failures(&result).is_empty());
+    let marked: Vec<bool> = e
+        .publisher()
+        .accepted()
+        .iter()
+        .map(|a| {
+            let d: Value = serde_json::from_str(&a.detail).unwrap();
+            let backfilled = d["enrichment"]["provenance"]["backfilled"] == true;
+            let late = d["enrichment"]["signals"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("late_delivery"));
+            assert_eq!(backfilled, late);
+            backfilled
+        })
+        .collect();
+    assert_eq!(marked.iter().filter(|m| **m).count(), 1);
+    assert_eq!((counters.backfilled, counters.delivered), (1, 3));
+    assert_balanced(&counters);
+}
