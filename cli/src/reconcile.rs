@@ -40,7 +40,9 @@ pub struct ReconcileArgs {
     /// Expect the trail's data events on the relay too.
     #[arg(long)]
     include_data: bool,
-    /// The summary as one JSON document (on stderr) instead of a table.
+    /// The summary as one JSON document (on stderr) instead of a table
+    /// (whose "put back" column counts the records seen only as backfilled
+    /// copies, `provenance.backfilled`, among those seen).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -227,21 +229,20 @@ fn files(path: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, CliE
 }
 
 fn table(report: &Report, seen_ids: usize) -> String {
+    let row = |account: &str, region: &str, t: &trailrelay_reconcile::reconciler::Tally| {
+        format!(
+            "{account:<14} {region:<16} {:>9} {:>9} {:>9} {:>9}\n",
+            t.expected, t.seen, t.missing, t.backfilled
+        )
+    };
     let mut t = format!(
-        "{:<14} {:<16} {:>9} {:>9} {:>9}\n",
-        "account", "region", "expected", "seen", "missing"
+        "{:<14} {:<16} {:>9} {:>9} {:>9} {:>9}\n",
+        "account", "region", "expected", "seen", "missing", "put back"
     );
     for p in &report.paths {
-        t += &format!(
-            "{:<14} {:<16} {:>9} {:>9} {:>9}\n",
-            p.account, p.region, p.tally.expected, p.tally.seen, p.tally.missing
-        );
+        t += &row(&p.account, &p.region, &p.tally);
     }
-    let totals = report.totals;
-    t += &format!(
-        "{:<14} {:<16} {:>9} {:>9} {:>9}\n",
-        "total", "", totals.expected, totals.seen, totals.missing
-    );
+    t += &row("total", "", &report.totals);
     t += &format!(
         "{} log file(s) read, {} outside the window; {} event id(s) seen; {} duplicate record(s); {} without an event id\n",
         report.files_read, report.files_outside_the_window, seen_ids, report.duplicates, report.without_event_id

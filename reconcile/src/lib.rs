@@ -8,11 +8,14 @@
 //! - [`scope`]: which records the forward rule would have sent, in which window
 //! - [`seen`]: the event ids among delivered events or PutEvents entries
 //! - [`reconciler`]: the tally per path and the missing records
+//! - [`window`]: which window a pass reads, and which listings hold its files
 
 pub mod logfile;
 pub mod reconciler;
 pub mod scope;
 pub mod seen;
+pub mod window;
 
 pub use reconciler::{Reconciler, Report};
 pub use scope::Scope;
+pub use window::{Pass, Window};

@@ -25,6 +25,21 @@ pub struct Tally {
     pub expected: u64,
     pub seen: u64,
     pub missing: u64,
+    /// Of those seen: delivered on their own, but only after the first pass
+    /// had looked (counted when the pass knows when that was).
+    pub late: u64,
+    /// Of those seen: seen only because reconciliation put them back.
+    pub backfilled: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: &Tally) {
+        self.expected += other.expected;
+        self.seen += other.seen;
+        self.missing += other.missing;
+        self.late += other.late;
+        self.backfilled += other.backfilled;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +82,9 @@ pub struct Reconciler<'s, W: Write> {
     paths: BTreeMap<PathKey, Tally>,
     report: Report,
     pub delivery_lag: time::Duration,
+    /// When the first pass looked: what was delivered on its own at or
+    /// after this is late. None: nothing is counted late.
+    pub late_after: Option<time::OffsetDateTime>,
 }
 
 impl<'s, W: Write> Reconciler<'s, W> {
@@ -79,6 +97,7 @@ impl<'s, W: Write> Reconciler<'s, W> {
             paths: BTreeMap::new(),
             report: Report::default(),
             delivery_lag: DELIVERY_LAG,
+            late_after: None,
         }
     }
 
@@ -156,11 +175,22 @@ impl<'s, W: Write> Reconciler<'s, W> {
         );
         let tally = self.paths.entry(path).or_default();
         tally.expected += 1;
-        if self.seen.contains(id) {
-            tally.seen += 1;
-        } else {
-            tally.missing += 1;
-            writeln!(self.missing_out, "{}", wrapped(raw, &facts))?;
+        match self.seen.get(id) {
+            Some(sighting) => {
+                tally.seen += 1;
+                if sighting.only_backfilled() {
+                    tally.backfilled += 1;
+                } else if self
+                    .late_after
+                    .is_some_and(|at| sighting.delivered_after(at))
+                {
+                    tally.late += 1;
+                }
+            }
+            None => {
+                tally.missing += 1;
+                writeln!(self.missing_out, "{}", wrapped(raw, &facts))?;
+            }
         }
         Ok(())
     }
@@ -169,9 +199,7 @@ impl<'s, W: Write> Reconciler<'s, W> {
         self.missing_out.flush()?;
         let mut report = self.report;
         for (key, tally) in self.paths {
-            report.totals.expected += tally.expected;
-            report.totals.seen += tally.seen;
-            report.totals.missing += tally.missing;
+            report.totals.add(&tally);
             report.paths.push(PathTally {
                 account: key.account,
                 region: key.region,
@@ -239,7 +267,8 @@ mod tests {
             Tally {
                 expected: 3,
                 seen: 1,
-                missing: 2
+                missing: 2,
+                ..Tally::default()
             }
         );
         assert_eq!(report.duplicates, 1);
@@ -249,7 +278,8 @@ mod tests {
             Tally {
                 expected: 2,
                 seen: 1,
-                missing: 1
+                missing: 1,
+                ..Tally::default()
             }
         );
         let lines: Vec<Value> = String::from_utf8(out)
@@ -263,6 +293,42 @@ mod tests {
         assert_eq!(lines[0]["detail-type"], "AWS API Call via CloudTrail");
         assert_eq!(lines[0]["account"], "111111111111");
         assert_eq!(lines[1]["id"], "c");
+    }
+
+    #[test]
+    fn late_and_backfilled_are_told_apart_from_on_time() {
+        let seen_line = |id: &str, at: &str, backfilled: bool| {
+            let mut p = json!({"receivedAt": at});
+            if backfilled {
+                p["backfilled"] = json!(true);
+            }
+            json!({"detail": {"eventID": id, "enrichment": {"provenance": p}}}).to_string()
+        };
+        let mut seen = Seen::default();
+        seen.add_line(&seen_line("on-time", "2026-11-20T23:15:00Z", false));
+        seen.add_line(&seen_line("late", "2026-11-21T03:00:00Z", false));
+        seen.add_line(&seen_line("put-back", "2026-11-21T01:05:00Z", true));
+        let records = [
+            record("on-time", "1", "r"),
+            record("late", "1", "r"),
+            record("put-back", "1", "r"),
+            record("lost", "1", "r"),
+        ];
+        let mut r = Reconciler::new(Scope::default(), &seen, std::io::sink());
+        r.late_after = Some(time::macros::datetime!(2026-11-21 01:00 UTC));
+        r.log_file("x.json", || Ok(std::io::Cursor::new(file(&records))))
+            .unwrap();
+        let report = r.finish().unwrap();
+        assert_eq!(
+            report.totals,
+            Tally {
+                expected: 4,
+                seen: 3,
+                missing: 1,
+                late: 1,
+                backfilled: 1
+            }
+        );
     }
 
     #[test]
