@@ -147,24 +147,72 @@ pub async fn list_keys(
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<String>, crate::Error> {
-    let mut pages = client(config)
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    let mut keys = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            let mut error = crate::Error::of("ListObjectsV2", e);
-            error.detail = format!("s3://{bucket}/{prefix}: {}", error.detail);
-            error
-        })?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
+    Bucket::new(config, bucket).list_after(prefix, None).await
+}
+
+/// One bucket, read object by object.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    client: aws_sdk_s3::Client,
+    name: String,
+}
+
+impl Bucket {
+    pub fn new(config: &aws_config::SdkConfig, name: &str) -> Bucket {
+        Bucket {
+            client: client(config),
+            name: name.to_owned(),
+        }
     }
-    Ok(keys)
+
+    /// The keys under a prefix that sort after `start_after`, every page.
+    pub async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, crate::Error> {
+        let bucket = &self.name;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_owned))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                let mut error = crate::Error::of("ListObjectsV2", e);
+                error.detail = format!("s3://{bucket}/{prefix}: {}", error.detail);
+                error
+            })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// One object's body as a stream: read as it arrives, never held whole.
+    pub async fn open(
+        &self,
+        key: &str,
+    ) -> Result<impl tokio::io::AsyncRead + Send + Unpin + 'static, crate::Error> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                let mut error = crate::Error::of("GetObject", e);
+                error.detail = format!("s3://{}/{key}: {}", self.name, error.detail);
+                error
+            })?;
+        Ok(object.body.into_async_read())
+    }
 }

@@ -1,5 +1,6 @@
-//! SQS: a queue's encryption and backlog, a peek at dead letters, and the
-//! temporary listening queue of `send-test-event`.
+//! SQS: a queue's encryption and backlog, a peek at dead letters, the
+//! temporary listening queue of `send-test-event`, and reconciliation's
+//! backfill onto the buffer queue.
 
 use crate::Error;
 use aws_config::SdkConfig;
@@ -143,6 +144,50 @@ impl Queues {
             .messages()
             .first()
             .map(|m| m.body().unwrap_or("{}").to_owned()))
+    }
+
+    /// Sends up to ten bodies in one SendMessageBatch, each with the String
+    /// attribute `attribute` = "true"; returns the indexes SQS refused.
+    pub async fn send_marked(
+        &self,
+        url: &str,
+        bodies: &[String],
+        attribute: &str,
+    ) -> Result<Vec<usize>, Error> {
+        use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+        let unbuildable = |e: aws_sdk_sqs::error::BuildError| Error {
+            api: "SendMessageBatch",
+            code: None,
+            detail: e.to_string(),
+        };
+        let mark = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("true")
+            .build()
+            .map_err(unbuildable)?;
+        let mut entries = Vec::with_capacity(bodies.len());
+        for (i, body) in bodies.iter().enumerate() {
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .message_attributes(attribute, mark.clone())
+                .build()
+                .map_err(unbuildable)?;
+            entries.push(entry);
+        }
+        let answer = self
+            .client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| Error::of("SendMessageBatch", e))?;
+        Ok(answer
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse().ok())
+            .collect())
     }
 
     pub async fn delete(&self, url: &str) -> Result<(), Error> {

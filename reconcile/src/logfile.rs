@@ -43,6 +43,15 @@ pub fn decompressed<'a>(input: impl Read + 'a, gzip: bool) -> Box<dyn Read + 'a>
     }
 }
 
+/// The bytes of a file, decompressed when they start as gzip does (for
+/// objects whose name does not say, such as some of Firehose's).
+pub fn sniffed<'a>(input: impl Read + 'a) -> Box<dyn Read + 'a> {
+    use std::io::BufRead;
+    let mut buffered = BufReader::new(input);
+    let gzip = matches!(buffered.fill_buf(), Ok(head) if head.starts_with(&[0x1f, 0x8b]));
+    decompressed(buffered, gzip)
+}
+
 /// Reads the records of one log file, handing each to `each` as its raw
 /// JSON text. `gzip` says whether the bytes are compressed. On an error
 /// the records already handed over stay handed over; the error says how
@@ -177,6 +186,18 @@ mod tests {
             err.contains(&format!("after {} record(s)", seen.len())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn gzip_is_recognised_by_its_first_bytes() {
+        let mut text = String::new();
+        sniffed(&gzip("{\"a\":1}\n")[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "{\"a\":1}\n");
+        text.clear();
+        sniffed(&b"plain"[..]).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "plain");
     }
 
     #[test]

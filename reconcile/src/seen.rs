@@ -162,10 +162,7 @@ fn sighting(line: &str) -> Option<(String, Sighting)> {
     let parsed: Line<'_> = serde_json::from_str(line).ok()?;
     let from_record = |record: &Record<'_>| {
         let id = record.event_id.non_empty()?.to_owned();
-        let provenance = record
-            .enrichment
-            .get()
-            .and_then(|e| e.provenance.get());
+        let provenance = record.enrichment.get().and_then(|e| e.provenance.get());
         let backfilled = provenance.and_then(|p| p.backfilled) == Some(true);
         let received = provenance
             .and_then(|p| p.received_at.non_empty())
@@ -255,10 +252,7 @@ mod tests {
 
     #[test]
     fn uuids_are_kept_compact_and_other_ids_exactly() {
-        assert_eq!(
-            uuid("00000000-0000-0000-0000-0000000000ff"),
-            Some(0xff)
-        );
+        assert_eq!(uuid("00000000-0000-0000-0000-0000000000ff"), Some(0xff));
         assert_eq!(uuid("6F0AB3A4-1C2D-4E5F-8A9B-0C1D2E3F4A5B"), None);
         assert_eq!(uuid("6f0ab3a4+1c2d-4e5f-8a9b-0c1d2e3f4a5b"), None);
         assert_eq!(uuid("short"), None);

@@ -230,7 +230,9 @@ mod tests {
         };
         let one = bare.listings("1", "r", &window, datetime!(2026-11-20 23:30 UTC));
         assert_eq!(one.len(), 1);
-        assert!(one[0].prefix.starts_with("AWSLogs/o-abc123/1/CloudTrail/r/"));
+        assert!(one[0]
+            .prefix
+            .starts_with("AWSLogs/o-abc123/1/CloudTrail/r/"));
     }
 
     #[test]

@@ -49,6 +49,12 @@ impl ReceivedAt {
     }
 }
 
+/// The SQS message attribute (a String, "true") that marks an input as put
+/// back by reconciliation: on the buffer queue, or in the batch shape the
+/// reconciler invokes the enricher with. EventBridge cannot set message
+/// attributes, so a member account cannot mark its own events.
+pub const BACKFILL_ATTRIBUTE: &str = "trailrelay-backfill";
+
 /// What marks every entry of one call, whatever the input says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Circumstances {

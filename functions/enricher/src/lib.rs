@@ -4,9 +4,10 @@
 //!
 //! Reconciliation puts missing records back through the same entry: on the
 //! buffer queue, or by invoking the function with the batch shape the queue
-//! delivers, each message marked with the attribute [`BACKFILL_ATTRIBUTE`].
-//! EventBridge cannot set message attributes and never delivers a payload
-//! with `Records`, so a member account cannot mark its own events.
+//! delivers, each message marked with the attribute
+//! [`trailrelay_shared::relay::BACKFILL_ATTRIBUTE`]. EventBridge cannot set
+//! message attributes and never delivers a payload with `Records`, so a
+//! member account cannot mark its own events.
 
 pub mod directory;
 
@@ -65,15 +66,11 @@ impl From<EnricherError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// The SQS message attribute (a String, "true") that marks a message as put
-/// back by reconciliation.
-pub const BACKFILL_ATTRIBUTE: &str = "trailrelay-backfill";
-
 /// Is this message one that reconciliation put back?
 pub fn is_backfill(message: &aws_lambda_events::sqs::SqsMessage) -> bool {
     message
         .message_attributes
-        .get(BACKFILL_ATTRIBUTE)
+        .get(trailrelay_shared::relay::BACKFILL_ATTRIBUTE)
         .and_then(|a| a.string_value.as_deref())
         == Some("true")
 }

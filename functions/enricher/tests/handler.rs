@@ -503,7 +503,7 @@ async fn only_messages_marked_by_reconciliation_are_backfilled() {
     .unwrap();
     let attribute = |value: &str| json!({"stringValue": value, "dataType": "String"});
     batch["Records"][0]["messageAttributes"] =
-        json!({ trailrelay_enricher::BACKFILL_ATTRIBUTE: attribute("true") });
+        json!({ trailrelay_shared::relay::BACKFILL_ATTRIBUTE: attribute("true") });
     batch["Records"][2]["messageAttributes"] = json!({ "something-else": attribute("true") });
     let (result, counters) = e.handle(&batch.to_string(), deadline(30)).await;
     assert!(batch_failures(&result).is_empty());
