@@ -43,7 +43,7 @@ check:
 # Each function is built alone, as `cargo lambda watch -p <function>` builds
 # it (with only that package's features), so that no function is compiled
 # in the middle of a test whose clock is running.
-FUNCTIONS := trailrelay-enricher trailrelay-account-sync trailrelay-path-check
+FUNCTIONS := trailrelay-enricher trailrelay-account-sync trailrelay-path-check trailrelay-reconciler
 build-functions:
 	@echo "building the functions (the first build takes a few minutes)..."
 	for p in $(FUNCTIONS); do $(CARGO) build -q -p $$p || exit 1; done

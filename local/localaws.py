@@ -9,6 +9,7 @@
 Nothing here talks to anything but 127.0.0.1.
 """
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -285,11 +286,18 @@ class Relay:
     SILENCE_THRESHOLD_SECONDS = 6
     HEARTBEAT_WRITE_INTERVAL_SECONDS = 1
 
+    # The organization trail's bucket and prefix: in the log-archive account
+    # in AWS, in the security account here (moto enforces no bucket policy).
+    TRAIL_BUCKET = "org-trail-log-archive"
+    TRAIL_KEY_PREFIX = "org"
+
     def __init__(self, moto, notes, organization_id="o-exampleorgid"):
         self.moto = moto
         self.notes = notes
+        self.organization_id = organization_id
         self.template = Template("template.yaml", SECURITY_ACCOUNT, {
             "Mode": "buffered", "OrganizationId": organization_id,
+            "TrailBucket": self.TRAIL_BUCKET, "TrailKeyPrefix": self.TRAIL_KEY_PREFIX,
             "DirectoryRefreshSeconds": self.DIRECTORY_REFRESH_SECONDS,
             "DirectoryMaxAgeSeconds": self.DIRECTORY_MAX_AGE_SECONDS,
             "EnrolledRegions": self.ENROLLED_REGIONS,
@@ -304,6 +312,9 @@ class Relay:
         t = self.template
         for rid in t.resources("AWS::S3::Bucket"):
             self.s3.create_bucket(Bucket=t.name_of(rid))
+        self.s3.create_bucket(Bucket=self.TRAIL_BUCKET)
+        notes.append(f"the organization trail's bucket ({self.TRAIL_BUCKET}) is in the security account here; "
+                     "moto writes no log files: the harness writes them as CloudTrail would (write_trail)")
         self.directory_bucket = t.name_of("DirectoryBucket")
         self.dynamodb = moto.client("dynamodb")
         for rid in t.resources("AWS::DynamoDB::Table"):
@@ -394,6 +405,9 @@ class Relay:
         env = {k: str(v) for k, v in self.template.props(function)["Environment"]["Variables"].items()}
         if function == "Enricher":
             env["TRAILRELAY_HEARTBEAT_WRITE_INTERVAL_SECS"] = str(self.HEARTBEAT_WRITE_INTERVAL_SECONDS)
+        if function == "Reconciler" and "TRAILRELAY_BUFFER_QUEUE_URL" in env:
+            # !Ref of a queue is its URL in AWS; the resolver gives names.
+            env["TRAILRELAY_BUFFER_QUEUE_URL"] = self.queue_urls["BufferQueue"]
         env.update({"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         return env
@@ -414,7 +428,7 @@ class Relay:
         out = []
         while True:
             got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
-                                           AttributeNames=["All"]).get("Messages", [])
+                                           AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
             if not got:
                 return out
             out.extend(got)
@@ -439,6 +453,19 @@ class Relay:
             self.s3.put_object(Bucket=bucket, Key=key, Body=data)
             keys.append(key)
         return keys
+
+    def write_trail(self, account, region, records, delivered_at):
+        """One log file as the organization trail writes it: gzip
+        {"Records": [...]} under the path's day folder, named by its
+        delivery time (a struct_time). Returns the key."""
+        folder = (f"{self.TRAIL_KEY_PREFIX}/AWSLogs/{self.organization_id}/{account}/CloudTrail/{region}/"
+                  + time.strftime("%Y/%m/%d/", delivered_at))
+        stamp = time.strftime("%Y%m%dT%H%MZ", delivered_at)
+        unique = hashlib.sha1(",".join(str(r.get("eventID")) for r in records).encode()).hexdigest()[:16]
+        key = f"{folder}{account}_CloudTrail_{region}_{stamp}_{unique}.json.gz"
+        body = gzip.compress(json.dumps({"Records": records}).encode())
+        self.s3.put_object(Bucket=self.TRAIL_BUCKET, Key=key, Body=body)
+        return key
 
     def arrivals(self):
         """What each consumer queue received since the last call: category -> [event]."""
@@ -611,12 +638,20 @@ class Organization:
         return value
 
 
-def sqs_batch(bodies):
-    """An SQS event as Lambda delivers it, one record per (message id, body)."""
+def sqs_batch(bodies, attributes=None):
+    """An SQS event as Lambda delivers it, one record per (message id, body);
+    `attributes` maps a message id to its message attributes as SQS's
+    ReceiveMessage gives them."""
+    attributes = attributes or {}
+
+    def as_lambda(attrs):
+        return {name: {"stringValue": a.get("StringValue"), "dataType": a.get("DataType", "String")}
+                for name, a in (attrs or {}).items()}
+
     return {"Records": [{
         "messageId": mid, "receiptHandle": f"rh-{mid}", "body": body,
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "messageAttributes": as_lambda(attributes.get(mid)), "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": f"arn:aws:sqs:{REGION}:{SECURITY_ACCOUNT}:trailrelay-buffer", "awsRegion": REGION,
     } for mid, body in bodies]}
 

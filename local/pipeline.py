@@ -26,6 +26,7 @@ class Local:
         self.notes = []
         self.log_dir = log_dir
         self.moto = self.function = self.sync_function = self.check_function = None
+        self.reconcile_function = None
         try:
             self._start()
         except BaseException:
@@ -78,11 +79,27 @@ class Local:
         return self.members[(account, region)]
 
     def relay_buffer(self):
-        """Hands what the ingest rule put in the buffer queue to the enricher,
-        as the event source mapping would; returns the failed message ids."""
+        """Hands what the buffer queue holds (from the ingest rule, or put
+        back by the reconciler) to the enricher, with each message's
+        attributes, as the event source mapping would; returns the failed
+        message ids."""
         time.sleep(0.3)
-        bodies = [restore_region(m["Body"]) for m in self.relay.drain(self.relay.buffer_url)]
-        return invoke_batches(self, bodies) if bodies else []
+        messages = self.relay.drain(self.relay.buffer_url)
+        bodies = [restore_region(m["Body"]) for m in messages]
+        attributes = [m.get("MessageAttributes") for m in messages]
+        return invoke_batches(self, bodies, attributes=attributes) if bodies else []
+
+    def reconcile(self, pass_, window_start):
+        """Runs the reconciler for one window (RFC 3339 start) and pass, as
+        its schedule would for that window; returns its answer. It starts
+        under cargo lambda watch on first use."""
+        if self.reconcile_function is None:
+            self.reconcile_function = Function(self.log_dir, self.relay.function_environment("Reconciler"),
+                                               package="trailrelay-reconciler")
+        response, error = self.reconcile_function.invoke({"pass": pass_, "windowStart": window_start})
+        if error:
+            raise RuntimeError(f"the reconciler failed: {error}")
+        return response
 
     @property
     def regions(self):
@@ -117,7 +134,7 @@ class Local:
         return response["report"]
 
     def stop(self):
-        for part in (self.function, self.sync_function, self.check_function, self.moto):
+        for part in (self.function, self.sync_function, self.check_function, self.reconcile_function, self.moto):
             if part is not None:
                 part.stop()
 
@@ -167,12 +184,14 @@ def account_of(event):
     return None
 
 
-def invoke_batches(local, bodies, size=10):
-    """Hands bodies to the enricher as SQS batches; returns the failed message ids."""
+def invoke_batches(local, bodies, size=10, attributes=None):
+    """Hands bodies to the enricher as SQS batches (each with its message
+    attributes, when given); returns the failed message ids."""
     failed = []
     for i in range(0, len(bodies), size):
         chunk = [(f"m{i + j}", b) for j, b in enumerate(bodies[i:i + size])]
-        response, error = local.function.invoke(sqs_batch(chunk))
+        attrs = {f"m{i + j}": a for j, a in enumerate((attributes or [])[i:i + size]) if a}
+        response, error = local.function.invoke(sqs_batch(chunk, attrs))
         if error:
             raise RuntimeError(f"the enricher failed a batch: {error}")
         failed += [f["itemIdentifier"] for f in response.get("batchItemFailures", [])]

@@ -444,6 +444,11 @@ fn a_backfilled_input_says_so_and_an_ordinary_one_says_nothing() {
     let d = detail(&backfilled);
     assert_eq!(d["enrichment"]["provenance"]["backfilled"], true);
     assert!(backfilled.has(trailrelay_shared::signal::Signal::LateDelivery));
+    // PutEvents refuses an aws. source: the entry carries the relay's own,
+    // the record's source stays in provenance.
+    assert_eq!(backfilled.entry.source, relay.settings().source);
+    assert!(!backfilled.entry.source.starts_with("aws."));
+    assert_eq!(d["enrichment"]["provenance"]["source"], "aws.iam");
     // Classified and enriched like any other: only the two marks differ.
     let ordinary = prepared(Default::default());
     let o = detail(&ordinary);

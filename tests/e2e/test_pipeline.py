@@ -288,6 +288,86 @@ def test_the_enriched_copy_holds_each_delivered_event_once_under_its_category_an
     assert json.loads(from_s3.stderr)["totals"] == totals
 
 
+def copy_records(local):
+    """Every record the enriched copy holds by now (its enrichment removed)."""
+    local.relay.write_enriched_copy()
+    bucket = local.relay.template.name_of("EnrichedCopyBucket")
+    records = []
+    for page in local.relay.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="enriched/"):
+        for o in page.get("Contents", []):
+            body = gzip.decompress(local.relay.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+            for line in body.decode().splitlines():
+                detail = dict(json.loads(line)["detail"])
+                detail.pop("enrichment", None)
+                records.append(detail)
+    return records
+
+
+def test_backfilled_records_reach_the_category_buses_marked_and_never_as_aws_sources_on_putevents(local, samples):
+    # The last whole hour (UTC), so that what the relay delivered just now
+    # counts as on time (before the window's first pass): the trail's file for one
+    # enrolled path holds records the relay delivered (their ids are in the
+    # copy), three it never delivered, one from before the window and one
+    # from a region not enrolled.
+    now = int(time.time())
+    start = now - now % 3600 - 3600
+    at = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    account = sorted(local.organization.ids.values())[0]
+    region = local.regions[0]
+    delivered = [r for r in copy_records(local)
+                 if r.get("eventID") and r.get("eventSource") and r.get("eventCategory", "Management") == "Management"
+                 and r.get("managementEvent") is not False][:5]
+    assert len(delivered) >= 3
+    def in_window(record, **more):
+        return {**record, "eventTime": at(start + 600), "recipientAccountId": account, "awsRegion": region, **more}
+
+    seen = [in_window(r) for r in delivered]
+    never = [in_window(delivered[0], eventID=f"00000000-0000-4000-8000-00000000000{i}") for i in range(3)]
+    before = in_window(delivered[1], eventID="00000000-0000-4000-8000-0000000000b0", eventTime=at(start - 1800))
+    elsewhere = in_window(delivered[2], eventID="00000000-0000-4000-8000-0000000000e0", awsRegion="ap-south-1")
+    local.relay.write_trail(account, region, seen + never + [before, elsewhere], time.gmtime(start + 900))
+    local.relay.arrivals()  # what earlier tests left on the consumers
+
+    first = local.reconcile("first", at(start))
+    totals = first["totals"]
+    assert (totals["expected"], totals["seen"], totals["missing"]) == (len(seen) + 3, len(seen), 3), first
+    assert first["putBack"] == {"mode": "queue", "sent": 3, "failed": 0}
+    time.sleep(0.5)
+    reports = [e for e in local.relay.arrivals()["audit"] if e["detail-type"] == "trailrelay Reconciliation Report"]
+    [report] = reports
+    assert report["source"] == "trailrelay"
+    detail = report["detail"]
+    assert (detail["pass"], detail["window"]["from"], detail["parts"]) == ("first", at(start), 1)
+    [path] = detail["paths"]
+    assert (path["account"], path["region"], path["missing"], path["seen"]) == (account, region, 3, len(seen))
+
+    # The put-back waits on the buffer queue, marked; through the enricher
+    # it reaches the category bus of each record, marked too, with the
+    # relay's own source (PutEvents refuses an aws. one).
+    assert local.relay_buffer() == []
+    time.sleep(0.5)
+    arrived = [e for events in local.relay.arrivals().values() for e in events
+               if e["detail"].get("eventID", "").startswith("00000000-0000-4000-8000-00000000000")]
+    assert sorted(e["detail"]["eventID"] for e in arrived) == sorted(r["eventID"] for r in never)
+    for event in arrived:
+        assert event["source"] == "trailrelay" and not event["source"].startswith("aws.")
+        enrichment = event["detail"]["enrichment"]
+        assert enrichment["provenance"]["backfilled"] is True
+        assert "late_delivery" in enrichment["signals"]
+        assert enrichment["provenance"]["source"].startswith("aws."), "the original source, in provenance only"
+        detail = dict(event["detail"])
+        detail.pop("enrichment")
+        assert detail == next(r for r in never if r["eventID"] == event["detail"]["eventID"]), "the record unchanged"
+
+    # The second pass sees them, as put back; nothing is missing any more.
+    local.relay.write_enriched_copy()
+    second = local.reconcile("second", at(start))
+    totals = second["totals"]
+    assert (totals["expected"], totals["missing"], totals["backfilled"], totals["late"]) == (len(seen) + 3, 0, 3, 0)
+    assert second["putBack"]["sent"] == 0
+    local.relay.arrivals()
+
+
 def test_a_thousand_account_organization_syncs_with_its_calls_counted(local, samples):
     org = local.organization
     started = time.time()

@@ -7,6 +7,7 @@ customer-managed key or of which cross-account shapes it supports. Each
 test here asserts one row of docs/aws-requirements.md (the row names the
 test); the last test keeps the table and the tests bound to each other.
 """
+import json
 import os
 import re
 
@@ -380,3 +381,119 @@ def test_without_the_copy_there_is_no_bucket_stream_rule_or_role_for_it():
     assert not [n for n in t.resources("AWS::IAM::Role") if n.startswith("EnrichedCopy")]
     [admit] = t.props("BusDeadLetterQueuePolicy")["PolicyDocument"]["Statement"]
     assert not [a for a in admit["Condition"]["ArnEquals"]["aws:SourceArn"] if a.endswith("-copy")]
+
+
+# --- reconciliation -----------------------------------------------------------------------
+
+TRAIL = {"TrailBucket": "org-log-archive", "TrailKeyPrefix": "org-trail"}
+
+
+def reconciler_grants(t):
+    [policy] = t.props("ReconcilerRole")["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def test_the_reconciler_reads_only_the_organizations_log_files_and_decrypts_them_only_through_s3():
+    key = "arn:aws:kms:us-east-1:999900001111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    t = security(**TRAIL, TrailKmsKeyArn=key)
+    grants = reconciler_grants(t)
+    listing = grants["ListOnlyTheOrganizationsLogFolders"]
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == "arn:aws:s3:::org-log-archive"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "org-trail/AWSLogs/o-exampleorgid/*"}}
+    assert grants["ReadOnlyTheTrailsLogFiles"] == {
+        "Sid": "ReadOnlyTheTrailsLogFiles", "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::org-log-archive/org-trail/AWSLogs/o-exampleorgid/*"}
+    decrypt = grants["DecryptTheTrailOnlyThroughS3"]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == key
+    assert decrypt["Condition"] == {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+    # Without a prefix the log files start at AWSLogs/.
+    bare = reconciler_grants(security(TrailBucket="org-log-archive"))
+    assert bare["ReadOnlyTheTrailsLogFiles"]["Resource"] == "arn:aws:s3:::org-log-archive/AWSLogs/o-exampleorgid/*"
+    assert "DecryptTheTrailOnlyThroughS3" not in bare, "no key named, no key grant"
+    env = t.props("Reconciler")["Environment"]["Variables"]
+    assert (env["TRAILRELAY_TRAIL_BUCKET"], env["TRAILRELAY_TRAIL_KEY_PREFIX"], env["TRAILRELAY_ORGANIZATION_ID"]) == (
+        "org-log-archive", "org-trail", "o-exampleorgid")
+
+
+def test_with_a_log_archive_read_role_the_reconciler_only_assumes_it():
+    role = "arn:aws:iam::999900001111:role/trailrelay-trail-reader"
+    t = security(**TRAIL, TrailReadRoleArn=role,
+                 TrailKmsKeyArn="arn:aws:kms:us-east-1:999900001111:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    grants = reconciler_grants(t)
+    assert grants["AssumeTheLogArchiveReadRole"]["Action"] == "sts:AssumeRole"
+    assert grants["AssumeTheLogArchiveReadRole"]["Resource"] == role
+    trail_grants = {"ListOnlyTheOrganizationsLogFolders", "ReadOnlyTheTrailsLogFiles", "DecryptTheTrailOnlyThroughS3"}
+    assert not trail_grants & set(grants), "the role in the log-archive account reads; ours does not"
+    assert t.props("Reconciler")["Environment"]["Variables"]["TRAILRELAY_TRAIL_READ_ROLE_ARN"] == role
+
+
+def test_the_reconciler_reads_the_copy_reports_on_the_audit_bus_and_puts_back_through_the_relays_own_entry():
+    buffered = security(**TRAIL)
+    grants = reconciler_grants(buffered)
+    bucket = f"arn:aws:s3:::trailrelay-enrichedcopybucket-{ACCOUNT}"
+    assert grants["ListOnlyTheEnrichedCopy"]["Resource"] == bucket
+    assert grants["ListOnlyTheEnrichedCopy"]["Condition"] == {"StringLike": {"s3:prefix": "enriched/*"}}
+    assert grants["ReadTheEnrichedCopy"]["Resource"] == f"{bucket}/enriched/*"
+    assert grants["ReportOnTheAuditBusOnly"]["Action"] == "events:PutEvents"
+    assert grants["ReportOnTheAuditBusOnly"]["Resource"] == BUS + "audit"
+    # Buffered: the buffer queue, never PutEvents on the ingest bus (it refuses
+    # an aws. source) and never the enricher itself.
+    assert grants["PutBackOnTheBufferQueue"] == {
+        "Sid": "PutBackOnTheBufferQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
+        "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:trailrelay-buffer"}
+    assert "PutBackThroughTheEnricher" not in grants
+    assert not [s for s in grants.values() if s["Action"] == "events:PutEvents" and s["Resource"] != BUS + "audit"]
+    env = buffered.props("Reconciler")["Environment"]["Variables"]
+    assert env["TRAILRELAY_BACKFILL"] == "queue" and "TRAILRELAY_ENRICHER_FUNCTION" not in env
+    # Direct: an invocation of the enricher.
+    direct = security(**TRAIL, Mode="direct")
+    grants = reconciler_grants(direct)
+    assert grants["PutBackThroughTheEnricher"]["Action"] == "lambda:InvokeFunction"
+    assert "PutBackOnTheBufferQueue" not in grants
+    env = direct.props("Reconciler")["Environment"]["Variables"]
+    assert (env["TRAILRELAY_BACKFILL"], env["TRAILRELAY_ENRICHER_FUNCTION"]) == ("invoke", "trailrelay-enricher")
+    # Backfill off: no way to put anything back.
+    off = security(**TRAIL, Backfill="false")
+    grants = reconciler_grants(off)
+    assert not {"PutBackOnTheBufferQueue", "PutBackThroughTheEnricher"} & set(grants)
+    assert off.props("Reconciler")["Environment"]["Variables"]["TRAILRELAY_BACKFILL"] == "off"
+    # The relay key only through the services that hold what it reads and writes.
+    kms = reconciler_grants(buffered)["UseTheRelayKey"]
+    assert sorted(kms["Condition"]["StringEquals"]["kms:ViaService"]) == sorted(
+        f"{s}.{REGION}.amazonaws.com" for s in ("s3", "sqs", "lambda"))
+
+
+def test_each_window_is_read_an_hour_and_a_day_after_it_ends_and_the_alarm_watches_the_second_pass():
+    t = security(**TRAIL)
+    rules = {t.props(n)["Name"]: t.props(n) for n in t.resources("AWS::Events::Rule")
+             if t.props(n)["Name"].startswith("trailrelay-reconcile-")}
+    assert sorted(rules) == ["trailrelay-reconcile-first-pass", "trailrelay-reconcile-second-pass"]
+    for name, pass_ in (("first-pass", "first"), ("second-pass", "second")):
+        rule = rules[f"trailrelay-reconcile-{name}"]
+        assert rule["ScheduleExpression"] == "rate(1 hour)"
+        [target] = rule["Targets"]
+        assert json.loads(target["Input"]) == {"pass": pass_}
+        assert target["DeadLetterConfig"]["Arn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:trailrelay-reconcile-dlq"
+    alarm = t.props("ReconcileMissingAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("trailrelay", "ReconcileMissing")
+    assert alarm["Dimensions"] == [{"Name": "Pass", "Value": "second"}]
+    assert alarm["TreatMissingData"] == "breaching", "a reconciler that stops must not look like nothing is missing"
+
+
+def test_without_a_trail_bucket_or_the_copy_there_is_no_reconciler():
+    for t in (security(), security(**TRAIL, EnrichedCopy="false")):
+        assert "Reconciler" not in t.resources("AWS::Serverless::Function")
+        assert "ReconcilerRole" not in t.resources("AWS::IAM::Role")
+        assert not [n for n in t.resources("AWS::Events::Rule") if "Reconcile" in n]
+        assert not [n for n in t.resources("AWS::CloudWatch::Alarm") if "Reconcile" in n]
+
+
+@pytest.mark.parametrize("mode", ["buffered", "direct"])
+def test_the_ingest_rule_cannot_mark_what_it_forwards(mode):
+    t = security(Mode=mode)
+    [target] = t.props("IngestRule")["Targets"]
+    # The event as it is: no transformer or input that could reshape it into
+    # the batch shape, no SQS parameters (a classic rule's can only set a
+    # message group, never an attribute).
+    for key in ("Input", "InputPath", "InputTransformer", "SqsParameters"):
+        assert key not in target, f"{mode}: {key} on the ingest rule's target"
