@@ -1,5 +1,6 @@
 """`make demo`, as the README gives it: it runs on a fresh machine, sends
-every sample event to its category bus and tells the path-health story.
+every sample event to its category bus, tells the path-health story and
+the reconciliation one.
 (CI runs it here, inside `make test`, not a second time after the tests.)"""
 import re
 import subprocess
@@ -7,7 +8,7 @@ import subprocess
 from localaws import ROOT, categories
 
 
-def test_make_demo_delivers_every_sample_and_reports_a_silent_path_and_its_return():
+def test_make_demo_delivers_every_sample_reports_a_silent_path_and_its_return_and_puts_back_a_lost_event():
     done = subprocess.run(["make", "-s", "demo"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
@@ -19,3 +20,8 @@ def test_make_demo_delivers_every_sample_and_reports_a_silent_path_and_its_retur
     assert total.group(2) == "0"
     assert "audit bus <- trailrelay Path Silent" in out
     assert "audit bus <- trailrelay Path Restored" in out
+    # One event lost on its way: reported missing, put back, then seen.
+    assert re.search(r"first pass \(an hour after the window\): 3 expected, 2 seen, 1 missing; 1 put back", out), out[-3000:]
+    assert re.search(r"audit bus <- trailrelay Reconciliation Report: \d{12} us-east-1: 1 missing of 3", out)
+    assert re.search(r"trailrelay-identity <- CreateUser [0-9a-f-]{36}, backfilled, signals \S*late_delivery", out)
+    assert re.search(r"second pass \(a day after, here at once\): 3 expected, 0 missing, 1 seen as put back", out)
