@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import sys
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,7 +48,7 @@ def main():
         for f in range(files):
             batch = []
             for _ in range(per_file):
-                record = dict(sample[n % len(sample)], eventID=f"ev-{n}", readOnly=False, eventCategory="Management")
+                record = dict(sample[n % len(sample)], eventID=str(uuid.UUID(int=n + 1)), readOnly=False, eventCategory="Management")
                 batch.append(record)
                 if n % 2 == 0:
                     seen.write(json.dumps({"detail": {"eventID": record["eventID"]}}) + "\n")

@@ -27,6 +27,8 @@ struct Line<'a> {
 struct Record<'a> {
     #[serde(borrow, default, rename = "eventID")]
     event_id: Text<'a>,
+    #[serde(borrow, default, rename = "eventTime")]
+    event_time: Text<'a>,
     #[serde(borrow, default)]
     enrichment: Object<Enrichment<'a>>,
 }
@@ -83,11 +85,25 @@ impl Sighting {
 pub struct Seen {
     uuids: HashMap<u128, Sighting>,
     others: HashMap<String, Sighting>,
+    /// Only events whose `eventTime` is in `[from, to)` are kept (one
+    /// without a readable time is kept): the copy read for a window holds
+    /// hours of other windows' events, which need not be held.
+    window: Option<(i64, i64)>,
     pub lines: usize,
     pub without_id: usize,
+    /// Lines whose event is outside the window.
+    pub outside_the_window: usize,
 }
 
 impl Seen {
+    /// Keeps only events of `[from, to)` by `eventTime`.
+    pub fn for_window(from: OffsetDateTime, to: OffsetDateTime) -> Seen {
+        Seen {
+            window: Some((from.unix_timestamp(), to.unix_timestamp())),
+            ..Seen::default()
+        }
+    }
+
     /// Reads one line; a line that is not JSON, or has no event id, is counted.
     pub fn add_line(&mut self, line: &str) {
         if line.trim().is_empty() {
@@ -95,7 +111,10 @@ impl Seen {
         }
         self.lines += 1;
         match sighting(line) {
-            Some((id, sighting)) => self.add(&id, sighting),
+            Some((_, _, Some(at))) if self.window.is_some_and(|(from, to)| at < from || at >= to) => {
+                self.outside_the_window += 1
+            }
+            Some((id, sighting, _)) => self.add(&id, sighting),
             None => self.without_id += 1,
         }
     }
@@ -158,7 +177,8 @@ fn uuid(text: &str) -> Option<u128> {
     Some(value)
 }
 
-fn sighting(line: &str) -> Option<(String, Sighting)> {
+/// The event's id, how it was seen, and its `eventTime` (Unix seconds) when readable.
+fn sighting(line: &str) -> Option<(String, Sighting, Option<i64>)> {
     let parsed: Line<'_> = serde_json::from_str(line).ok()?;
     let from_record = |record: &Record<'_>| {
         let id = record.event_id.non_empty()?.to_owned();
@@ -169,12 +189,18 @@ fn sighting(line: &str) -> Option<(String, Sighting)> {
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
             .map_or(ON_TIME, |t| t.unix_timestamp());
         let delivered_at = if backfilled { NEVER } else { received };
+        let event_time = record
+            .event_time
+            .non_empty()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .map(|t| t.unix_timestamp());
         Some((
             id,
             Sighting {
                 delivered_at,
                 backfilled,
             },
+            event_time,
         ))
     };
     if let Some(detail) = parsed.entry_detail {
@@ -193,6 +219,7 @@ fn sighting(line: &str) -> Option<(String, Sighting)> {
             delivered_at: ON_TIME,
             backfilled: false,
         },
+        None,
     ))
 }
 
@@ -248,6 +275,24 @@ mod tests {
         assert!(s.only_backfilled());
         assert!(!s.delivered_after(datetime!(2026-11-21 01:00 UTC)));
         assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn a_window_keeps_only_its_events_and_those_without_a_readable_time() {
+        let mut seen = Seen::for_window(
+            datetime!(2026-11-20 23:00 UTC),
+            datetime!(2026-11-21 00:00 UTC),
+        );
+        let line = |id: &str, at: &str| {
+            serde_json::json!({"detail": {"eventID": id, "eventTime": at}}).to_string()
+        };
+        seen.add_line(&line("in", "2026-11-20T23:59:59Z"));
+        seen.add_line(&line("before", "2026-11-20T22:59:59Z"));
+        seen.add_line(&line("after", "2026-11-21T00:00:00Z"));
+        seen.add_line(&line("unreadable", "yesterday"));
+        assert!(seen.contains("in") && seen.contains("unreadable"));
+        assert!(!seen.contains("before") && !seen.contains("after"));
+        assert_eq!(seen.outside_the_window, 2);
     }
 
     #[test]

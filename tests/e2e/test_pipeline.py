@@ -288,45 +288,35 @@ def test_the_enriched_copy_holds_each_delivered_event_once_under_its_category_an
     assert json.loads(from_s3.stderr)["totals"] == totals
 
 
-def copy_records(local):
-    """Every record the enriched copy holds by now (its enrichment removed)."""
-    local.relay.write_enriched_copy()
-    bucket = local.relay.template.name_of("EnrichedCopyBucket")
-    records = []
-    for page in local.relay.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="enriched/"):
-        for o in page.get("Contents", []):
-            body = gzip.decompress(local.relay.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
-            for line in body.decode().splitlines():
-                detail = dict(json.loads(line)["detail"])
-                detail.pop("enrichment", None)
-                records.append(detail)
-    return records
-
-
 def test_backfilled_records_reach_the_category_buses_marked_and_never_as_aws_sources_on_putevents(local, samples):
-    # The last whole hour (UTC), so that what the relay delivered just now
-    # counts as on time (before the window's first pass): the trail's file for one
-    # enrolled path holds records the relay delivered (their ids are in the
-    # copy), three it never delivered, one from before the window and one
-    # from a region not enrolled.
+    # The last whole hour (UTC), so that what the relay delivers now counts
+    # as on time (before the window's first pass). One enrolled path's
+    # member sends five calls of the window through the pipeline; the
+    # trail's file for the path holds them, three EventBridge never
+    # delivered, one from before the window and one from a region not
+    # enrolled.
     now = int(time.time())
     start = now - now % 3600 - 3600
     at = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-    account = sorted(local.organization.ids.values())[0]
+    account = local.organization.ids["333333333333"]
     region = local.regions[0]
-    delivered = [r for r in copy_records(local)
-                 if r.get("eventID") and r.get("eventSource") and r.get("eventCategory", "Management") == "Management"
-                 and r.get("managementEvent") is not False][:5]
-    assert len(delivered) >= 3
-    def in_window(record, **more):
-        return {**record, "eventTime": at(start + 600), "recipientAccountId": account, "awsRegion": region, **more}
+    templates = {e["id"]: e for _, e in local.fixtures() if e and e.get("id") in ("fx-iam-create-user", "fx-ec2-run-instances")}
 
-    seen = [in_window(r) for r in delivered]
-    never = [in_window(delivered[0], eventID=f"00000000-0000-4000-8000-00000000000{i}") for i in range(3)]
-    before = in_window(delivered[1], eventID="00000000-0000-4000-8000-0000000000b0", eventTime=at(start - 1800))
-    elsewhere = in_window(delivered[2], eventID="00000000-0000-4000-8000-0000000000e0", awsRegion="ap-south-1")
+    def record(template, n, **more):
+        return {**templates[template]["detail"], "eventID": f"00000000-0000-4000-8000-{n:012d}",
+                "eventTime": at(start + 600 + n), "recipientAccountId": account, "awsRegion": region, **more}
+
+    seen = [record(("fx-iam-create-user", "fx-ec2-run-instances")[n % 2], n) for n in range(5)]
+    never = [record("fx-iam-create-user", 100 + n) for n in range(3)]
+    before = record("fx-iam-create-user", 200, eventTime=at(start - 1800))
+    elsewhere = record("fx-iam-create-user", 300, awsRegion="ap-south-1")
+    events = [dict(templates[("fx-iam-create-user", "fx-ec2-run-instances")[n % 2]], detail=r) for n, r in enumerate(seen)]
+    assert local.relay.put_events(events, bus="default", client=local.member(account, region).events) == 0
+    assert local.relay_buffer() == []
+    time.sleep(0.5)
+    local.relay.write_enriched_copy()
     local.relay.write_trail(account, region, seen + never + [before, elsewhere], time.gmtime(start + 900))
-    local.relay.arrivals()  # what earlier tests left on the consumers
+    local.relay.arrivals()
 
     first = local.reconcile("first", at(start))
     totals = first["totals"]
@@ -346,15 +336,16 @@ def test_backfilled_records_reach_the_category_buses_marked_and_never_as_aws_sou
     # relay's own source (PutEvents refuses an aws. one).
     assert local.relay_buffer() == []
     time.sleep(0.5)
+    never_ids = {r["eventID"] for r in never}
     arrived = [e for events in local.relay.arrivals().values() for e in events
-               if e["detail"].get("eventID", "").startswith("00000000-0000-4000-8000-00000000000")]
-    assert sorted(e["detail"]["eventID"] for e in arrived) == sorted(r["eventID"] for r in never)
+               if e["detail"].get("eventID") in never_ids]
+    assert sorted(e["detail"]["eventID"] for e in arrived) == sorted(never_ids)
     for event in arrived:
         assert event["source"] == "trailrelay" and not event["source"].startswith("aws.")
         enrichment = event["detail"]["enrichment"]
         assert enrichment["provenance"]["backfilled"] is True
         assert "late_delivery" in enrichment["signals"]
-        assert enrichment["provenance"]["source"].startswith("aws."), "the original source, in provenance only"
+        assert enrichment["provenance"]["source"] == "aws.iam", "the original source, in provenance only"
         detail = dict(event["detail"])
         detail.pop("enrichment")
         assert detail == next(r for r in never if r["eventID"] == event["detail"]["eventID"]), "the record unchanged"

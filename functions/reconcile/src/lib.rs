@@ -76,10 +76,10 @@ pub struct ReconcileSettings {
     pub copy_bucket: String,
     pub include_read_only: bool,
     pub window: Duration,
-    /// Trail files delivered up to this long after the window's end are
-    /// read (the first pass reads those delivered by then). Each file is
-    /// read by every window it may hold records of, so this is a cost:
-    /// docs/performance.md.
+    /// Trail files delivered, and copies of events received, up to this
+    /// long after the window's end are read (the first pass: those by
+    /// then). Each file is read by every window it may hold records of, so
+    /// this is a cost: docs/performance.md.
     pub max_lag: Duration,
     pub backfill: Backfill,
 }
@@ -210,8 +210,13 @@ pub fn reconcile(
     copy: &dyn Objects,
 ) -> Result<Found, ReconcileError> {
     let categories: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-    let mut seen = Seen::default();
-    for prefix in copy_prefixes(COPY_PREFIX, &categories, &plan.window, plan.until) {
+    // What arrived up to the lag after the window (the first pass: until
+    // now), only the window's events kept: the copy is not partitioned by
+    // event time, and a day of it is far more than one window needs.
+    let lag = (plan.until - plan.window.to).clamp(Duration::ZERO, plan.settings.max_lag);
+    let until = plan.window.to + lag;
+    let mut seen = Seen::for_window(plan.window.from, plan.window.to);
+    for prefix in copy_prefixes(COPY_PREFIX, &categories, &plan.window, until) {
         for key in copy.list(&prefix, None).map_err(ReconcileError::Copy)? {
             let input = copy.open(&key).map_err(ReconcileError::Copy)?;
             seen.read(std::io::BufReader::new(logfile::sniffed(input)))
@@ -230,9 +235,7 @@ pub fn reconcile(
     if plan.pass == Pass::Second {
         reconciler.late_after = Some(plan.window.first_pass_at());
     }
-    let lag = (plan.until - plan.window.to).clamp(Duration::ZERO, plan.settings.max_lag);
     reconciler.delivery_lag = lag;
-    let until = plan.window.to + lag;
     let mut unlisted = Vec::new();
     for path in plan.paths {
         let listings =
