@@ -6,10 +6,10 @@
 
 use crate::logfile;
 use crate::scope::{Facts, Scope};
-use crate::seen::Seen;
+use crate::seen::{Ids, Seen};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use trailrelay_shared::event::{detail_type_for, service_name};
 use trailrelay_shared::paths::PathKey;
@@ -78,7 +78,7 @@ pub struct Reconciler<'s, W: Write> {
     scope: Scope,
     seen: &'s Seen,
     missing_out: W,
-    expected_ids: HashSet<String>,
+    expected_ids: Ids,
     paths: BTreeMap<PathKey, Tally>,
     report: Report,
     pub delivery_lag: time::Duration,
@@ -93,7 +93,7 @@ impl<'s, W: Write> Reconciler<'s, W> {
             scope,
             seen,
             missing_out,
-            expected_ids: HashSet::new(),
+            expected_ids: Ids::default(),
             paths: BTreeMap::new(),
             report: Report::default(),
             delivery_lag: DELIVERY_LAG,
@@ -165,7 +165,7 @@ impl<'s, W: Write> Reconciler<'s, W> {
             self.report.without_event_id += 1;
             return Ok(());
         };
-        if !self.expected_ids.insert(id.to_owned()) {
+        if !self.expected_ids.insert(id) {
             self.report.duplicates += 1;
             return Ok(());
         }

@@ -154,6 +154,31 @@ impl Seen {
     }
 }
 
+/// A set of event ids: UUIDs in 16 bytes, any other id as text.
+#[derive(Debug, Default)]
+pub struct Ids {
+    uuids: std::collections::HashSet<u128>,
+    others: std::collections::HashSet<String>,
+}
+
+impl Ids {
+    /// Whether the id was new.
+    pub fn insert(&mut self, id: &str) -> bool {
+        match uuid(id) {
+            Some(key) => self.uuids.insert(key),
+            None => self.others.insert(id.to_owned()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.uuids.len() + self.others.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A UUID's 128 bits, when the text is one in its canonical form (lower or
 /// upper case); other text is not a UUID here, so that no two ids share a key.
 fn uuid(text: &str) -> Option<u128> {
