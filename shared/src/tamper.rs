@@ -41,11 +41,16 @@ impl RelayNames {
             "directory-schedule",
             "organizations-changes",
             "path-check-schedule",
+            "reconcile-first-pass",
+            "reconcile-second-pass",
         ]
         .iter()
         .map(|r| format!("{prefix}-{r}"))
         .collect();
         rules.extend(Category::ALL.map(|c| format!("{prefix}-{c}-tamper-alerts")));
+        // The enriched copy is what reconciliation counts as seen: a copy
+        // rule stopped makes every event look missing.
+        rules.extend(Category::ALL.map(|c| format!("{prefix}-{c}-copy")));
         RelayNames {
             prefix: prefix.to_owned(),
             rules,
@@ -55,6 +60,7 @@ impl RelayNames {
                 "enricher",
                 "path-check",
                 "account-sync",
+                "reconcile",
             ]
             .iter()
             .map(|r| format!("{prefix}-{r}"))
@@ -281,6 +287,25 @@ mod tests {
             "events",
             "RemovePermission",
             r#"{"eventBusName":"trailrelay-identity"}"#
+        ));
+    }
+
+    #[test]
+    fn stopping_reconciliation_or_the_copy_it_counts_on_counts() {
+        assert!(tampering(
+            "events",
+            "DisableRule",
+            r#"{"name":"trailrelay-reconcile-second-pass"}"#
+        ));
+        assert!(tampering(
+            "events",
+            "RemoveTargets",
+            r#"{"rule":"trailrelay-identity-copy","eventBusName":"trailrelay-identity","ids":["copy"]}"#
+        ));
+        assert!(tampering(
+            "iam",
+            "DeleteRolePolicy",
+            r#"{"roleName":"trailrelay-reconcile"}"#
         ));
     }
 
