@@ -84,6 +84,16 @@ class Deployment:
         self.moto.client("lambda").create_function(
             FunctionName=t.name_of("Enricher"), Runtime="provided.al2023", Role=role, Handler="bootstrap",
             Code={"ZipFile": package.getvalue()}, Environment={"Variables": env})
+        # The reconciler, as the template sets it up, and one object in the
+        # enriched copy's current hour (Firehose's, in AWS).
+        reconciler_env = {k: str(v) for k, v in t.props("Reconciler")["Environment"]["Variables"].items() if v != ""}
+        self.moto.client("lambda").create_function(
+            FunctionName=t.name_of("Reconciler"), Runtime="provided.al2023", Role=role, Handler="bootstrap",
+            Code={"ZipFile": package.getvalue()}, Environment={"Variables": reconciler_env})
+        hour = time.strftime("%Y-%m-%d-%H", time.gmtime())
+        self.moto.client("s3").put_object(
+            Bucket=t.name_of("EnrichedCopyBucket"),
+            Key=f"enriched/category=identity/hour={hour}/trailrelay-identity-copy-1.gz", Body=b"")
         directory = {"formatVersion": 1, "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "accounts": {}}
         self.moto.client("s3").put_object(Bucket=self.relay.directory_bucket, Key="latest.json",
@@ -121,7 +131,7 @@ def test_a_healthy_deployment_passes(deployment):
     assert findings["ingest-pattern-matches"]["status"] == "could_not_check"
     passed = {i for i, f in findings.items() if f["status"] == "pass"}
     assert {"ingest-bus-policy", "ingest-rule", "ingest-dlq", "enricher-environment", "enricher-role",
-            "account-directory", "coverage-management-account",
+            "account-directory", "coverage-management-account", "reconciler", "enriched-copy",
             f"member-rule-{deployment.member_account}-{REGION}", f"member-rule-{SECURITY_ACCOUNT}-{REGION}",
             f"member-role-{deployment.member_account}"} <= passed, sorted(passed)
     # The forward rule's FailedInvocations: moto answers GetMetricStatistics

@@ -5,6 +5,7 @@
 
 use crate::finding::Finding;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use trailrelay_adapters::eventbridge::Rule;
 
 /// One statement of a resource policy, as far as the checks look.
@@ -611,6 +612,92 @@ pub fn directory(
     }
 }
 
+pub const RECONCILER: &str = "reconciler";
+
+/// The reconciler is deployed and its settings hang together.
+pub fn reconciler(name: &str, environment: Option<&BTreeMap<String, String>>) -> Finding {
+    use trailrelay_reconcile::*;
+    let Some(env) = environment else {
+        return Finding::warn(
+            RECONCILER,
+            format!(
+                "{name} is not deployed: events EventBridge loses between the member accounts and the ingest bus go unnoticed"
+            ),
+            "deploy template.yaml with TrailBucket (the organization trail's bucket) and EnrichedCopy=true (docs/reconcile.md)",
+        );
+    };
+    let get = |k: &str| env.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let (Some(trail), Some(org), Some(copy)) = (
+        get(ENV_TRAIL_BUCKET),
+        get(ENV_ORGANIZATION_ID),
+        get(ENV_COPY_BUCKET),
+    ) else {
+        return Finding::fail(
+            RECONCILER,
+            format!("{name} lacks {ENV_TRAIL_BUCKET}, {ENV_ORGANIZATION_ID} or {ENV_COPY_BUCKET}: every pass fails"),
+            "redeploy template.yaml",
+        );
+    };
+    let prefix = get(ENV_TRAIL_KEY_PREFIX).map_or(String::new(), |p| format!("{p}/"));
+    let reader = get(ENV_TRAIL_READ_ROLE_ARN).map_or("its own role".to_owned(), |r| r.to_owned());
+    let reads = format!("{name} reads s3://{trail}/{prefix}AWSLogs/{org}/ (as {reader}) against s3://{copy}/enriched/");
+    match get(ENV_BACKFILL).unwrap_or("off") {
+        "queue" if get(ENV_BUFFER_QUEUE_URL).is_none() => Finding::fail(
+            RECONCILER,
+            format!("{reads}; backfill through the buffer queue, but no {ENV_BUFFER_QUEUE_URL}"),
+            "redeploy template.yaml",
+        ),
+        "invoke" if get(ENV_ENRICHER_FUNCTION).is_none() => Finding::fail(
+            RECONCILER,
+            format!("{reads}; backfill by invoking the enricher, but no {ENV_ENRICHER_FUNCTION}"),
+            "redeploy template.yaml",
+        ),
+        "off" => Finding::warn(
+            RECONCILER,
+            format!("{reads}; backfill off: what is missing is reported, not put back"),
+            "set Backfill=true to put missing records back through the relay's own entry",
+        ),
+        mode => Finding::pass(RECONCILER, format!("{reads}; backfill: {mode}")),
+    }
+}
+
+pub const ENRICHED_COPY: &str = "enriched-copy";
+
+/// Objects in the copy's latest hour partitions, per category: some, or
+/// an error reading them.
+pub fn enriched_copy(bucket: &str, counts: &[(&str, Result<usize, String>)]) -> Finding {
+    if let Some((category, Err(e))) = counts.iter().find(|(_, c)| c.is_err()) {
+        return Finding::could_not_check(
+            ENRICHED_COPY,
+            format!("s3://{bucket}/enriched/category={category}/ could not be listed: {e}"),
+        );
+    }
+    let mut per_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for (category, count) in counts {
+        *per_category.entry(category).or_default() += count.as_ref().map_or(0, |n| *n);
+    }
+    let total: usize = per_category.values().sum();
+    if total == 0 {
+        return Finding::warn(
+            ENRICHED_COPY,
+            format!("s3://{bucket}/enriched/ has no object from the last two hours in any category: the copy rules, their role or the streams may be failing, and the reconciler would find every event missing"),
+            "check the <prefix>-<category>-copy rules' FailedInvocations, the bus DLQ and the streams' delivery errors (errors/ in the bucket); an organization quiet for two hours has none either",
+        );
+    }
+    let listed: Vec<String> = per_category
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    Finding::pass(
+        ENRICHED_COPY,
+        format!(
+            "s3://{bucket}/enriched/: {total} object(s) from the last two hours ({})",
+            listed.join(", ")
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,5 +969,41 @@ mod tests {
             f.status == Status::Fail && f.evidence.contains("creatorAccount"),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn a_reconciler_missing_off_or_half_configured_is_said() {
+        use trailrelay_reconcile::*;
+        assert_eq!(reconciler("trailrelay-reconcile", None).status, Status::Warn);
+        let mut env: BTreeMap<String, String> = [
+            (ENV_TRAIL_BUCKET, "org-log-archive"),
+            (ENV_TRAIL_KEY_PREFIX, "org"),
+            (ENV_ORGANIZATION_ID, ORG),
+            (ENV_COPY_BUCKET, "copy"),
+            (ENV_BACKFILL, "queue"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let f = reconciler("trailrelay-reconcile", Some(&env));
+        assert_eq!(f.status, Status::Fail, "{f:?}");
+        env.insert(ENV_BUFFER_QUEUE_URL.into(), "https://sqs/q".into());
+        let f = reconciler("trailrelay-reconcile", Some(&env));
+        assert_eq!(f.status, Status::Pass, "{f:?}");
+        assert!(f.evidence.contains("s3://org-log-archive/org/AWSLogs/o-exampleorgid/"));
+        env.insert(ENV_BACKFILL.into(), "off".into());
+        assert_eq!(reconciler("x", Some(&env)).status, Status::Warn);
+        env.remove(ENV_COPY_BUCKET);
+        assert_eq!(reconciler("x", Some(&env)).status, Status::Fail);
+    }
+
+    #[test]
+    fn an_empty_copy_warns_an_unlistable_one_could_not_be_checked() {
+        let f = enriched_copy("copy", &[("identity", Ok(2)), ("identity", Ok(1)), ("other", Ok(0))]);
+        assert_eq!(f.status, Status::Pass);
+        assert!(f.evidence.contains("3 object(s)") && f.evidence.contains("identity 3"), "{f:?}");
+        assert_eq!(enriched_copy("copy", &[("identity", Ok(0))]).status, Status::Warn);
+        let f = enriched_copy("copy", &[("identity", Ok(1)), ("network", Err("AccessDenied".into()))]);
+        assert_eq!(f.status, Status::CouldNotCheck);
     }
 }

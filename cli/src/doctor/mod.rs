@@ -430,6 +430,7 @@ impl Reader<'_> {
             &arns,
         ));
         findings.push(self.directory(security, &environment).await);
+        findings.extend(self.reconciliation(security, OffsetDateTime::now_utc()).await);
         // The security account forwards its own events through the member
         // stack too (its CloudTrail events count as much as anyone's).
         if let Some(ingest) = ingest_arn.as_deref() {
@@ -439,6 +440,54 @@ impl Reader<'_> {
             }
         }
         (findings, ingest_arn)
+    }
+
+    /// The reconciler's settings, and whether the enriched copy it counts
+    /// as seen is being written (its last two hour partitions).
+    async fn reconciliation<D: Deployment>(
+        &self,
+        security: &D,
+        now: OffsetDateTime,
+    ) -> Vec<Finding> {
+        let name = self.name("reconcile");
+        let environment = match security.function_environment(&name).await {
+            Ok(environment) => environment,
+            Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+                return vec![judge::reconciler(&name, None)]
+            }
+            Err(e) => {
+                return vec![Finding::could_not_check(
+                    judge::RECONCILER,
+                    format!("{name} could not be read: {}", e.short()),
+                )]
+            }
+        };
+        let mut findings = vec![judge::reconciler(&name, Some(&environment))];
+        if let Some(bucket) = environment.get(trailrelay_reconcile::ENV_COPY_BUCKET) {
+            let window = trailrelay_reconcile::Window {
+                from: now - time::Duration::hours(1),
+                to: now,
+            };
+            let mut counts = Vec::new();
+            for category in Category::ALL {
+                let prefixes = trailrelay_reconcile::window::copy_prefixes(
+                    trailrelay_reconcile::COPY_PREFIX,
+                    &[category.as_str()],
+                    &window,
+                    now,
+                );
+                for prefix in prefixes {
+                    let count = security
+                        .keys(bucket, &prefix)
+                        .await
+                        .map(|keys| keys.len())
+                        .map_err(|e| e.short());
+                    counts.push((category.as_str(), count));
+                }
+            }
+            findings.push(judge::enriched_copy(bucket, &counts));
+        }
+        findings
     }
 
     async fn directory<D: Deployment>(

@@ -29,6 +29,7 @@ pub(crate) trait Deployment: Sized {
     async fn key_policy(&self, key: &str) -> Result<String, Error>;
     async fn role(&self, name: &str) -> Result<Role, Error>;
     async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error>;
+    async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Error>;
     async fn trails(&self) -> Result<Vec<Trail>, Error>;
     /// AWS/Events FailedInvocations of a rule over the last hours.
     async fn failed_invocations(&self, rule: &str, hours: u32) -> Result<f64, Error>;
@@ -93,6 +94,9 @@ impl Deployment for Live {
     }
     async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
         trailrelay_adapters::s3::get_object(&self.config, bucket, key).await
+    }
+    async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        trailrelay_adapters::s3::list_keys(&self.config, bucket, prefix).await
     }
     async fn trails(&self) -> Result<Vec<Trail>, Error> {
         trailrelay_adapters::cloudtrail::trails(&self.config).await

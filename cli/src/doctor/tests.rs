@@ -25,6 +25,8 @@ struct Fake {
     queues: BTreeMap<String, Queue>,
     functions: BTreeMap<String, BTreeMap<String, String>>,
     roles: BTreeMap<String, Role>,
+    /// Object keys per bucket.
+    objects: BTreeMap<String, Vec<String>>,
     /// The accounts behind roles this one may assume.
     others: BTreeMap<String, Fake>,
 }
@@ -91,6 +93,13 @@ impl Deployment for Fake {
     }
     async fn object(&self, _bucket: &str, _key: &str) -> Result<Vec<u8>, Error> {
         Err(missing("GetObject"))
+    }
+    async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .objects
+            .get(bucket)
+            .map(|keys| keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect())
+            .unwrap_or_default())
     }
     async fn trails(&self) -> Result<Vec<Trail>, Error> {
         Ok(Vec::new())
@@ -235,4 +244,44 @@ fn members_are_read_through_their_role_in_every_region_and_consumers_through_the
     // Dead letters waiting are read, with their error codes.
     let dlq = status_of(&findings, "bus-dlq").expect("bus-dlq");
     assert!(dlq.evidence.contains("KMSAccessDeniedException"), "{dlq:?}");
+}
+
+#[test]
+fn the_reconciler_and_the_copy_it_counts_on_are_read_where_the_stack_put_them() {
+    use trailrelay_reconcile::*;
+    let mut security = Fake {
+        region: "us-east-1".into(),
+        ..Fake::default()
+    };
+    // Not deployed: said, not a failure.
+    let findings = read(&security, &args(&[]));
+    assert_eq!(status_of(&findings, "reconciler").unwrap().status, Status::Warn);
+    assert!(status_of(&findings, "enriched-copy").is_none());
+    let env: BTreeMap<String, String> = [
+        (ENV_TRAIL_BUCKET, "org-log-archive"),
+        (ENV_ORGANIZATION_ID, "o-exampleorgid"),
+        (ENV_COPY_BUCKET, "trailrelay-copy"),
+        (ENV_BACKFILL, "queue"),
+        (ENV_BUFFER_QUEUE_URL, "https://sqs.us-east-1.amazonaws.com/222222222222/trailrelay-buffer"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    security.functions.insert("trailrelay-reconcile".into(), env);
+    // Deployed, but nothing copied in the last two hours.
+    let findings = read(&security, &args(&[]));
+    assert_eq!(status_of(&findings, "reconciler").unwrap().status, Status::Pass);
+    assert_eq!(status_of(&findings, "enriched-copy").unwrap().status, Status::Warn);
+    // An object in this hour's identity partition.
+    let hour = OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year]-[month]-[day]-[hour]"))
+        .unwrap();
+    security.objects.insert(
+        "trailrelay-copy".into(),
+        vec![format!("enriched/category=identity/hour={hour}/trailrelay-identity-copy-1.gz")],
+    );
+    let findings = read(&security, &args(&[]));
+    let copy = status_of(&findings, "enriched-copy").unwrap();
+    assert_eq!(copy.status, Status::Pass, "{copy:?}");
+    assert!(copy.evidence.contains("identity 1"), "{copy:?}");
 }

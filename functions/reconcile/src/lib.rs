@@ -12,26 +12,19 @@ use time::{Duration, OffsetDateTime};
 use trailrelay_reconcile::reconciler::{Report, Tally};
 use trailrelay_reconcile::seen::Seen;
 use trailrelay_reconcile::window::{copy_prefixes, TrailLayout};
-use trailrelay_reconcile::{logfile, Pass, Reconciler, Scope, Window};
+use trailrelay_reconcile::{
+    logfile, Pass, Reconciler, Scope, Window, COPY_PREFIX, ENV_BACKFILL, ENV_BUFFER_QUEUE_URL,
+    ENV_COPY_BUCKET, ENV_ENRICHER_FUNCTION, ENV_ORGANIZATION_ID, ENV_TRAIL_BUCKET,
+    ENV_TRAIL_KEY_PREFIX, ENV_TRAIL_READ_ROLE_ARN,
+};
 use trailrelay_shared::paths::PathKey;
 use trailrelay_shared::{Category, Entry};
 
 pub const REPORT_DETAIL_TYPE: &str = "trailrelay Reconciliation Report";
 
-pub const ENV_TRAIL_BUCKET: &str = "TRAILRELAY_TRAIL_BUCKET";
-pub const ENV_TRAIL_KEY_PREFIX: &str = "TRAILRELAY_TRAIL_KEY_PREFIX";
-pub const ENV_TRAIL_READ_ROLE_ARN: &str = "TRAILRELAY_TRAIL_READ_ROLE_ARN";
-pub const ENV_ORGANIZATION_ID: &str = "TRAILRELAY_ORGANIZATION_ID";
-pub const ENV_COPY_BUCKET: &str = "TRAILRELAY_COPY_BUCKET";
 pub const ENV_INCLUDE_READ_ONLY: &str = "TRAILRELAY_INCLUDE_READ_ONLY";
 pub const ENV_WINDOW_MINUTES: &str = "TRAILRELAY_RECONCILE_WINDOW_MINUTES";
 pub const ENV_MAX_LAG_MINUTES: &str = "TRAILRELAY_RECONCILE_MAX_LAG_MINUTES";
-pub const ENV_BACKFILL: &str = "TRAILRELAY_BACKFILL";
-pub const ENV_BUFFER_QUEUE_URL: &str = "TRAILRELAY_BUFFER_QUEUE_URL";
-pub const ENV_ENRICHER_FUNCTION: &str = "TRAILRELAY_ENRICHER_FUNCTION";
-
-/// Where the enriched copy's Firehose streams write (template.yaml).
-pub const COPY_PREFIX: &str = "enriched/";
 
 /// A report event's detail stays under this, well within EventBridge's
 /// 256 KB entry: a large organization's report goes out in parts.

@@ -9,7 +9,10 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use trailrelay_reconcile::{Pass, Window};
+use trailrelay_reconcile::{
+    Pass, Window, ENV_BACKFILL, ENV_BUFFER_QUEUE_URL, ENV_COPY_BUCKET, ENV_ORGANIZATION_ID,
+    ENV_TRAIL_BUCKET, ENV_TRAIL_KEY_PREFIX,
+};
 use trailrelay_reconciler::*;
 use trailrelay_shared::paths::PathKey;
 
