@@ -74,13 +74,13 @@ impl Source {
 }
 
 /// A side as it is read: its files, each named by its path or `s3://`
-/// URL; S3 objects are fetched whole, one at a time.
+/// URL; S3 objects are streamed, one at a time, as they are parsed.
 enum Side {
     Local(PathBuf),
     S3 {
-        bucket: String,
+        bucket: trailrelay_adapters::s3::Bucket,
+        name: String,
         prefix: String,
-        config: Box<aws_config::SdkConfig>,
         runtime: tokio::runtime::Runtime,
     },
 }
@@ -90,12 +90,18 @@ impl Side {
         Ok(match Source::parse(text)? {
             Source::Local(path) => Side::Local(path),
             Source::S3 { bucket, prefix } => {
-                let runtime = crate::aws::runtime()?;
-                let config = Box::new(runtime.block_on(aws.config()));
+                // A worker thread drives the downloads while this one parses
+                // what arrives (a current-thread runtime could not).
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .map_err(CliError::Output)?;
+                let config = runtime.block_on(aws.config());
                 Side::S3 {
-                    bucket,
+                    bucket: trailrelay_adapters::s3::Bucket::new(&config, &bucket),
+                    name: bucket,
                     prefix,
-                    config,
                     runtime,
                 }
             }
@@ -110,17 +116,17 @@ impl Side {
                 .collect()),
             Side::S3 {
                 bucket,
+                name,
                 prefix,
-                config,
                 runtime,
             } => {
                 let keys = runtime
-                    .block_on(trailrelay_adapters::s3::list_keys(config, bucket, prefix))
+                    .block_on(bucket.list_after(prefix, None))
                     .map_err(|e| CliError::Aws(e.to_string()))?;
                 Ok(keys
                     .into_iter()
                     .filter(|k| keep(k))
-                    .map(|k| format!("s3://{bucket}/{k}"))
+                    .map(|k| format!("s3://{name}/{k}"))
                     .collect())
             }
         }
@@ -133,17 +139,20 @@ impl Side {
                 .map_err(|e| e.to_string()),
             Side::S3 {
                 bucket,
-                config,
+                name: bucket_name,
                 runtime,
                 ..
             } => {
                 let key = name
-                    .strip_prefix(&format!("s3://{bucket}/"))
+                    .strip_prefix(&format!("s3://{bucket_name}/"))
                     .unwrap_or(name);
-                let bytes = runtime
-                    .block_on(trailrelay_adapters::s3::get_object(config, bucket, key))
+                let body = runtime
+                    .block_on(bucket.open(key))
                     .map_err(|e| e.to_string())?;
-                Ok(Box::new(std::io::Cursor::new(bytes)))
+                Ok(Box::new(tokio_util::io::SyncIoBridge::new_with_handle(
+                    body,
+                    runtime.handle().clone(),
+                )))
             }
         }
     }

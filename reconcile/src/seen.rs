@@ -111,7 +111,9 @@ impl Seen {
         }
         self.lines += 1;
         match sighting(line) {
-            Some((_, _, Some(at))) if self.window.is_some_and(|(from, to)| at < from || at >= to) => {
+            Some((_, _, Some(at)))
+                if self.window.is_some_and(|(from, to)| at < from || at >= to) =>
+            {
                 self.outside_the_window += 1
             }
             Some((id, sighting, _)) => self.add(&id, sighting),

@@ -974,7 +974,10 @@ mod tests {
     #[test]
     fn a_reconciler_missing_off_or_half_configured_is_said() {
         use trailrelay_reconcile::*;
-        assert_eq!(reconciler("trailrelay-reconcile", None).status, Status::Warn);
+        assert_eq!(
+            reconciler("trailrelay-reconcile", None).status,
+            Status::Warn
+        );
         let mut env: BTreeMap<String, String> = [
             (ENV_TRAIL_BUCKET, "org-log-archive"),
             (ENV_TRAIL_KEY_PREFIX, "org"),
@@ -990,7 +993,9 @@ mod tests {
         env.insert(ENV_BUFFER_QUEUE_URL.into(), "https://sqs/q".into());
         let f = reconciler("trailrelay-reconcile", Some(&env));
         assert_eq!(f.status, Status::Pass, "{f:?}");
-        assert!(f.evidence.contains("s3://org-log-archive/org/AWSLogs/o-exampleorgid/"));
+        assert!(f
+            .evidence
+            .contains("s3://org-log-archive/org/AWSLogs/o-exampleorgid/"));
         env.insert(ENV_BACKFILL.into(), "off".into());
         assert_eq!(reconciler("x", Some(&env)).status, Status::Warn);
         env.remove(ENV_COPY_BUCKET);
@@ -999,11 +1004,23 @@ mod tests {
 
     #[test]
     fn an_empty_copy_warns_an_unlistable_one_could_not_be_checked() {
-        let f = enriched_copy("copy", &[("identity", Ok(2)), ("identity", Ok(1)), ("other", Ok(0))]);
+        let f = enriched_copy(
+            "copy",
+            &[("identity", Ok(2)), ("identity", Ok(1)), ("other", Ok(0))],
+        );
         assert_eq!(f.status, Status::Pass);
-        assert!(f.evidence.contains("3 object(s)") && f.evidence.contains("identity 3"), "{f:?}");
-        assert_eq!(enriched_copy("copy", &[("identity", Ok(0))]).status, Status::Warn);
-        let f = enriched_copy("copy", &[("identity", Ok(1)), ("network", Err("AccessDenied".into()))]);
+        assert!(
+            f.evidence.contains("3 object(s)") && f.evidence.contains("identity 3"),
+            "{f:?}"
+        );
+        assert_eq!(
+            enriched_copy("copy", &[("identity", Ok(0))]).status,
+            Status::Warn
+        );
+        let f = enriched_copy(
+            "copy",
+            &[("identity", Ok(1)), ("network", Err("AccessDenied".into()))],
+        );
         assert_eq!(f.status, Status::CouldNotCheck);
     }
 }

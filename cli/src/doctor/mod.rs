@@ -430,7 +430,10 @@ impl Reader<'_> {
             &arns,
         ));
         findings.push(self.directory(security, &environment).await);
-        findings.extend(self.reconciliation(security, OffsetDateTime::now_utc()).await);
+        findings.extend(
+            self.reconciliation(security, OffsetDateTime::now_utc())
+                .await,
+        );
         // The security account forwards its own events through the member
         // stack too (its CloudTrail events count as much as anyone's).
         if let Some(ingest) = ingest_arn.as_deref() {

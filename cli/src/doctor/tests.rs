@@ -98,7 +98,12 @@ impl Deployment for Fake {
         Ok(self
             .objects
             .get(bucket)
-            .map(|keys| keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter(|k| k.starts_with(prefix))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
     async fn trails(&self) -> Result<Vec<Trail>, Error> {
@@ -255,30 +260,48 @@ fn the_reconciler_and_the_copy_it_counts_on_are_read_where_the_stack_put_them() 
     };
     // Not deployed: said, not a failure.
     let findings = read(&security, &args(&[]));
-    assert_eq!(status_of(&findings, "reconciler").unwrap().status, Status::Warn);
+    assert_eq!(
+        status_of(&findings, "reconciler").unwrap().status,
+        Status::Warn
+    );
     assert!(status_of(&findings, "enriched-copy").is_none());
     let env: BTreeMap<String, String> = [
         (ENV_TRAIL_BUCKET, "org-log-archive"),
         (ENV_ORGANIZATION_ID, "o-exampleorgid"),
         (ENV_COPY_BUCKET, "trailrelay-copy"),
         (ENV_BACKFILL, "queue"),
-        (ENV_BUFFER_QUEUE_URL, "https://sqs.us-east-1.amazonaws.com/222222222222/trailrelay-buffer"),
+        (
+            ENV_BUFFER_QUEUE_URL,
+            "https://sqs.us-east-1.amazonaws.com/222222222222/trailrelay-buffer",
+        ),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    security.functions.insert("trailrelay-reconcile".into(), env);
+    security
+        .functions
+        .insert("trailrelay-reconcile".into(), env);
     // Deployed, but nothing copied in the last two hours.
     let findings = read(&security, &args(&[]));
-    assert_eq!(status_of(&findings, "reconciler").unwrap().status, Status::Pass);
-    assert_eq!(status_of(&findings, "enriched-copy").unwrap().status, Status::Warn);
+    assert_eq!(
+        status_of(&findings, "reconciler").unwrap().status,
+        Status::Pass
+    );
+    assert_eq!(
+        status_of(&findings, "enriched-copy").unwrap().status,
+        Status::Warn
+    );
     // An object in this hour's identity partition.
     let hour = OffsetDateTime::now_utc()
-        .format(time::macros::format_description!("[year]-[month]-[day]-[hour]"))
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]-[hour]"
+        ))
         .unwrap();
     security.objects.insert(
         "trailrelay-copy".into(),
-        vec![format!("enriched/category=identity/hour={hour}/trailrelay-identity-copy-1.gz")],
+        vec![format!(
+            "enriched/category=identity/hour={hour}/trailrelay-identity-copy-1.gz"
+        )],
     );
     let findings = read(&security, &args(&[]));
     let copy = status_of(&findings, "enriched-copy").unwrap();
