@@ -172,7 +172,12 @@ pub fn reconcile(
             return Err(CliError::Usage("--from must be before --to".into()));
         }
     }
-    let mut seen = Seen::default();
+    // With a whole window, only its events need be held: the copy of a
+    // day holds many windows' events.
+    let mut seen = match (args.from, args.to) {
+        (Some(from), Some(to)) => Seen::for_window(from, to),
+        _ => Seen::default(),
+    };
     let seen_side = Side::new(&args.seen, &args.aws)?;
     for name in seen_side.names(|_| true)? {
         let input = seen_side.open(&name).map_err(|reason| CliError::Input {

@@ -142,11 +142,32 @@ fn exactly_the_records_never_delivered_come_out_ready_for_route() {
     assert_eq!(from_copy.stdout, out.stdout);
 
     // The missing records go back through route like any other event.
-    let again = trailrelay(&["route"], Some(&String::from_utf8(out.stdout).unwrap()));
+    let again = trailrelay(
+        &["route"],
+        Some(&String::from_utf8(out.stdout.clone()).unwrap()),
+    );
     assert!(again.status.success());
     let entries = String::from_utf8(again.stdout).unwrap();
     assert_eq!(entries.lines().count(), want.len());
     assert!(!entries.contains("malformed_input"), "{entries}");
+
+    // The records' own window gives the same answer: the seen ids kept for
+    // it (only its events are held) are all it needs.
+    let hour = trailrelay(
+        &[
+            "reconcile",
+            "--trail",
+            &trail,
+            "--seen",
+            &seen,
+            "--from",
+            "2026-11-20T23:00:00Z",
+            "--to",
+            "2026-11-21T00:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(hour.stdout, out.stdout);
 
     // A window before the records holds none; only files delivered in it or
     // within the delivery lag after it are read.
