@@ -17,3 +17,11 @@ for event in small typical large; do
   done
   printf '%-8s %12d %12d %6s\n' "$event" "${per[floor]}" "${per[full]}" "$(python3 -c "print(f'{${per[full]}/${per[floor]}:.2f}x')")"
 done
+# The mix (benches/make_mix.py): every one of its 400 events per pass.
+declare -A per
+for mode in floor full; do
+  zero=$(count "$mode" benches/events/mix.jsonl 0)
+  many=$(count "$mode" benches/events/mix.jsonl 10)
+  per[$mode]=$(( (many - zero) / 4000 ))
+done
+printf '%-8s %12d %12d %6s\n' mix "${per[floor]}" "${per[full]}" "$(python3 -c "print(f'{${per[full]}/${per[floor]}:.2f}x')")"

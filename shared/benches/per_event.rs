@@ -33,5 +33,40 @@ fn per_event(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_event);
+/// The mix (benches/make_mix.py): every event of a class per iteration,
+/// full against floor, and the whole mix.
+fn mix(c: &mut Criterion) {
+    let relay = Relay::load(Settings::default()).expect("embedded config");
+    let received = ReceivedAt::now();
+    let dir = format!("{}/../benches/events", env!("CARGO_MANIFEST_DIR"));
+    let events = std::fs::read_to_string(format!("{dir}/mix.jsonl")).expect("the mix");
+    let classes = std::fs::read_to_string(format!("{dir}/mix-classes.txt")).expect("its classes");
+    let mut by_class: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (class, event) in classes.lines().zip(events.lines()) {
+        by_class.entry(class).or_default().push(event);
+        by_class.entry("all").or_default().push(event);
+    }
+    let mut group = c.benchmark_group("mix");
+    group.measurement_time(std::time::Duration::from_secs(3));
+    for (class, events) in &by_class {
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_with_input(BenchmarkId::new("floor", class), events, |b, events| {
+            b.iter(|| {
+                for raw in events {
+                    black_box(floor(black_box(raw)));
+                }
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("full", class), events, |b, events| {
+            b.iter(|| {
+                for raw in events {
+                    black_box(full(&relay, black_box(raw), &received));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_event, mix);
 criterion_main!(benches);
