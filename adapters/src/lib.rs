@@ -46,6 +46,12 @@ impl Error {
         }
     }
 
+    /// The same error, its detail prefixed with where it happened.
+    fn at(mut self, location: impl std::fmt::Display) -> Error {
+        self.detail = format!("{location}: {}", self.detail);
+        self
+    }
+
     /// The service asked to slow down: worth a retry.
     pub fn is_throttling(&self) -> bool {
         matches!(

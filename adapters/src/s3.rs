@@ -133,11 +133,7 @@ pub async fn put_json(
         .body(body.into())
         .send()
         .await
-        .map_err(|e| {
-            let mut error = crate::Error::of("PutObject", e);
-            error.detail = format!("s3://{bucket}/{key}: {}", error.detail);
-            error
-        })?;
+        .map_err(|e| crate::Error::of("PutObject", e).at(format!("s3://{bucket}/{key}")))?;
     Ok(())
 }
 
@@ -158,6 +154,10 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn new(config: &aws_config::SdkConfig, name: &str) -> Bucket {
         Bucket {
             client: client(config),
@@ -183,9 +183,7 @@ impl Bucket {
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
-                let mut error = crate::Error::of("ListObjectsV2", e);
-                error.detail = format!("s3://{bucket}/{prefix}: {}", error.detail);
-                error
+                crate::Error::of("ListObjectsV2", e).at(format!("s3://{bucket}/{prefix}"))
             })?;
             keys.extend(
                 page.contents()
@@ -209,9 +207,7 @@ impl Bucket {
             .send()
             .await
             .map_err(|e| {
-                let mut error = crate::Error::of("GetObject", e);
-                error.detail = format!("s3://{}/{key}: {}", self.name, error.detail);
-                error
+                crate::Error::of("GetObject", e).at(format!("s3://{}/{key}", self.name))
             })?;
         Ok(object.body.into_async_read())
     }

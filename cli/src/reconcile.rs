@@ -79,7 +79,6 @@ enum Side {
     Local(PathBuf),
     S3 {
         bucket: trailrelay_adapters::s3::Bucket,
-        name: String,
         prefix: String,
         runtime: tokio::runtime::Runtime,
     },
@@ -100,7 +99,6 @@ impl Side {
                 let config = runtime.block_on(aws.config());
                 Side::S3 {
                     bucket: trailrelay_adapters::s3::Bucket::new(&config, &bucket),
-                    name: bucket,
                     prefix,
                     runtime,
                 }
@@ -116,7 +114,6 @@ impl Side {
                 .collect()),
             Side::S3 {
                 bucket,
-                name,
                 prefix,
                 runtime,
             } => {
@@ -126,7 +123,7 @@ impl Side {
                 Ok(keys
                     .into_iter()
                     .filter(|k| keep(k))
-                    .map(|k| format!("s3://{name}/{k}"))
+                    .map(|k| format!("s3://{}/{k}", bucket.name()))
                     .collect())
             }
         }
@@ -138,13 +135,10 @@ impl Side {
                 .map(|f| Box::new(f) as Box<dyn Read>)
                 .map_err(|e| e.to_string()),
             Side::S3 {
-                bucket,
-                name: bucket_name,
-                runtime,
-                ..
+                bucket, runtime, ..
             } => {
                 let key = name
-                    .strip_prefix(&format!("s3://{bucket_name}/"))
+                    .strip_prefix(&format!("s3://{}/", bucket.name()))
                     .unwrap_or(name);
                 let body = runtime
                     .block_on(bucket.open(key))

@@ -64,23 +64,34 @@ pub struct Report {
 /// Groups entries, in order, into calls of at most `max_entries_per_call`
 /// entries whose sizes add up to at most `max_request_bytes`.
 pub fn plan_batches(sizes: &[usize], limits: &Limits) -> Vec<Vec<usize>> {
-    let mut batches = Vec::new();
-    let mut current: Vec<usize> = Vec::new();
-    let mut bytes = 0;
+    group_sizes(sizes, limits.max_entries_per_call, limits.max_request_bytes)
+        .into_iter()
+        .map(|range| range.collect())
+        .collect()
+}
+
+/// Splits items of these sizes, in order, into runs of at most `max_count`
+/// items whose sizes add up to at most `max_bytes`; an item larger than
+/// `max_bytes` goes alone (whoever receives it refuses it, and says so).
+pub fn group_sizes(
+    sizes: &[usize],
+    max_count: usize,
+    max_bytes: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
     for (i, &size) in sizes.iter().enumerate() {
-        let full = current.len() == limits.max_entries_per_call
-            || (!current.is_empty() && bytes + size > limits.max_request_bytes);
+        let full = i > start && (i - start == max_count || bytes + size > max_bytes);
         if full {
-            batches.push(std::mem::take(&mut current));
-            bytes = 0;
+            groups.push(start..i);
+            (start, bytes) = (i, 0);
         }
-        current.push(i);
         bytes += size;
     }
-    if !current.is_empty() {
-        batches.push(current);
+    if start < sizes.len() {
+        groups.push(start..sizes.len());
     }
-    batches
+    groups
 }
 
 pub struct Delivering<'a, P> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Read;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use trailrelay_reconcile::reconciler::{Report, Tally};
+use trailrelay_reconcile::reconciler::{PathTally, Report};
 use trailrelay_reconcile::seen::Seen;
 use trailrelay_reconcile::window::{copy_prefixes, TrailLayout};
 use trailrelay_reconcile::{
@@ -18,6 +18,7 @@ use trailrelay_reconcile::{
     ENV_TRAIL_KEY_PREFIX, ENV_TRAIL_READ_ROLE_ARN,
 };
 use trailrelay_shared::paths::PathKey;
+use trailrelay_shared::publish::group_sizes;
 use trailrelay_shared::{Category, Entry};
 
 pub const REPORT_DETAIL_TYPE: &str = "trailrelay Reconciliation Report";
@@ -288,30 +289,6 @@ pub const QUEUE_BATCH_BYTES: usize = 256 * 1024;
 pub const INVOKE_BATCH_BYTES: usize = 5_000_000;
 pub const INVOKE_BATCH_MESSAGES: usize = 1_000;
 
-/// Splits bodies, in order, into groups of at most `max_count` and
-/// `max_bytes` (a body larger than `max_bytes` goes alone: the receiver
-/// refuses it, and that is reported as a failure, not hidden).
-pub fn groups(
-    bodies: &[String],
-    max_count: usize,
-    max_bytes: usize,
-) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, body) in bodies.iter().enumerate() {
-        let full = i > start && (i - start == max_count || bytes + body.len() > max_bytes);
-        if full {
-            out.push(start..i);
-            (start, bytes) = (i, 0);
-        }
-        bytes += body.len();
-    }
-    if start < bodies.len() {
-        out.push(start..bodies.len());
-    }
-    out
-}
-
 /// Direct mode's put-back payload: the shape the buffer queue delivers,
 /// each message marked with the enricher's backfill attribute.
 pub fn invocation_payload(bodies: &[String], attribute: &str) -> String {
@@ -353,16 +330,6 @@ pub fn invocation_failures(answer: &[u8], count: usize) -> Vec<usize> {
     }
 }
 
-/// A path in the report: only those with something to say are listed.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PathLine<'a> {
-    account: &'a str,
-    region: &'a str,
-    #[serde(flatten)]
-    tally: &'a Tally,
-}
-
 /// Where missing records are put back: the buffer queue or the enricher.
 pub trait PutBackTarget {
     /// (most messages, most bytes) in one call.
@@ -387,7 +354,8 @@ pub async fn put_back<T: PutBackTarget + Sync>(
         mode,
         ..PutBack::default()
     };
-    for range in groups(missing, count, bytes) {
+    let sizes: Vec<usize> = missing.iter().map(String::len).collect();
+    for range in group_sizes(&sizes, count, bytes) {
         let size = range.len() as u64;
         match target.send(&missing[range.clone()]).await {
             Ok(refused) => {
@@ -419,23 +387,19 @@ pub fn report_details(
     put_back: &PutBack,
     paths_expected: usize,
 ) -> Vec<String> {
-    let noteworthy: Vec<PathLine<'_>> = found
+    // Only the paths with something to say are listed; the others are counted.
+    let noteworthy: Vec<&PathTally> = found
         .report
         .paths
         .iter()
         .filter(|p| p.tally.missing + p.tally.late + p.tally.backfilled > 0)
-        .map(|p| PathLine {
-            account: &p.account,
-            region: &p.region,
-            tally: &p.tally,
-        })
         .collect();
     let unlisted: Vec<serde_json::Value> = found
         .unlisted
         .iter()
         .map(|(p, reason)| serde_json::json!({"account": p.account, "region": p.region, "reason": reason}))
         .collect();
-    let head = |paths: &[PathLine<'_>], part: usize, parts: usize| {
+    let head = |paths: &[&PathTally], part: usize, parts: usize| {
         serde_json::json!({
             "pass": pass.as_str(),
             "window": {"from": rfc3339(window.from), "to": rfc3339(window.to)},
@@ -458,23 +422,20 @@ pub fn report_details(
     // Paths in parts: as many per part as fit beside the rest of the report.
     let base = head(&[], 1, 1).len();
     let room = MAX_REPORT_DETAIL_BYTES.saturating_sub(base).max(1);
-    let mut chunks: Vec<&[PathLine<'_>]> = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, p) in noteworthy.iter().enumerate() {
-        let size = serde_json::to_string(p).map_or(0, |t| t.len() + 1);
-        if i > start && bytes + size > room {
-            chunks.push(&noteworthy[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += size;
-    }
-    chunks.push(&noteworthy[start..]);
-    let parts = chunks.len();
-    chunks
+    let sizes: Vec<usize> = noteworthy
         .iter()
+        .map(|p| serde_json::to_string(p).map_or(0, |t| t.len() + 1))
+        .collect();
+    let mut parts = group_sizes(&sizes, usize::MAX, room);
+    if parts.is_empty() {
+        // Nothing to list: one report all the same.
+        parts.push(0..0);
+    }
+    let count = parts.len();
+    parts
+        .into_iter()
         .enumerate()
-        .map(|(i, paths)| head(paths, i + 1, parts))
+        .map(|(i, range)| head(&noteworthy[range], i + 1, count))
         .collect()
 }
 

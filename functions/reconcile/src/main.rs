@@ -141,9 +141,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(|e| ReconcileError::Request(format!("the pass stopped: {e}")))?;
         let found = found?;
 
+        let mode = settings.backfill.mode();
         let put = match &settings.backfill {
             Backfill::Off => PutBack {
-                mode: "off",
+                mode,
                 ..PutBack::default()
             },
             Backfill::Queue(url) => {
@@ -151,14 +152,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     queues: trailrelay_adapters::sqs::Queues::new(config),
                     url: url.clone(),
                 };
-                put_back(&target, "queue", &found.missing).await
+                put_back(&target, mode, &found.missing).await
             }
             Backfill::Invoke(function) => {
                 let target = InvokeTarget {
                     config: config.clone(),
                     function: function.clone(),
                 };
-                put_back(&target, "invoke", &found.missing).await
+                put_back(&target, mode, &found.missing).await
             }
         };
 
