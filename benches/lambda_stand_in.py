@@ -111,7 +111,12 @@ def start_server():
 
 
 def environment(port):
-    env = dict(os.environ)
+    """What Lambda gives a function, not this machine's environment: a
+    machine that sets SSL_CERT_FILE and SSL_CERT_DIR (this one does) makes
+    the function read its roots from both, which Lambda's does not (see
+    docs/performance.md, "Where init goes"). The relay's own settings
+    (TRAILRELAY_*) pass through, as the template sets them."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("TRAILRELAY_") or k in ("PATH", "LANG", "TZ")}
     env.update({
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-east-1",
