@@ -202,7 +202,8 @@ class Template:
         raise ValueError(f"condition {fn} not understood")
 
     def ref(self, name):
-        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws",
+        partition = "aws-cn" if self.region.startswith("cn-") else "aws-us-gov" if self.region.startswith("us-gov-") else "aws"
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": partition,
                   "AWS::StackName": "trailrelay", "AWS::NoValue": NOVALUE}
         if name in pseudo:
             return pseudo[name]

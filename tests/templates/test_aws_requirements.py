@@ -497,3 +497,25 @@ def test_the_ingest_rule_cannot_mark_what_it_forwards(mode):
     # message group, never an attribute).
     for key in ("Input", "InputPath", "InputTransformer", "SqsParameters"):
         assert key not in target, f"{mode}: {key} on the ingest rule's target"
+
+
+# --- the functions' trust roots ------------------------------------------------------------
+
+FUNCTIONS = ["Enricher", "AccountSync", "PathCheck", "Reconciler"]
+
+
+@pytest.mark.parametrize("tls_roots,region,expected", [
+    (None, "us-east-1", "amazon"),
+    ("system", "us-east-1", "system"),
+    ("amazon", "cn-north-1", "system"),
+    (None, "us-gov-west-1", "system"),
+])
+def test_the_functions_trust_amazons_roots_only_in_the_aws_partition_and_when_asked(tls_roots, region, expected):
+    parameters = {"OrganizationId": "o-exampleorgid", "TrailBucket": "org-trail-logs"}
+    if tls_roots:
+        parameters["TlsRoots"] = tls_roots
+    t = Template("template.yaml", ACCOUNT, parameters, region=region)
+    functions = t.resources("AWS::Serverless::Function")
+    assert sorted(functions) == sorted(FUNCTIONS)
+    for name in functions:
+        assert t.props(name)["Environment"]["Variables"]["TRAILRELAY_TLS_ROOTS"] == expected, name
