@@ -11,9 +11,11 @@
 
 pub mod directory;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessageAttribute};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -66,10 +68,9 @@ impl From<EnricherError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Is this message one that reconciliation put back?
-pub fn is_backfill(message: &aws_lambda_events::sqs::SqsMessage) -> bool {
-    message
-        .message_attributes
+/// Is a message with these attributes one that reconciliation put back?
+pub fn is_backfill(attributes: &HashMap<String, SqsMessageAttribute>) -> bool {
+    attributes
         .get(trailrelay_shared::relay::BACKFILL_ATTRIBUTE)
         .and_then(|a| a.string_value.as_deref())
         == Some("true")
@@ -96,6 +97,53 @@ pub enum Response {
 struct Shape<'a> {
     #[serde(rename = "Records", borrow, default)]
     records: Option<&'a RawValue>,
+}
+
+/// An SQS batch as the event source mapping delivers it, read in place:
+/// each body stays the JSON string it is in the payload until its turn
+/// comes, so a 6 MB batch is not held a second time as 6 MB of bodies.
+#[derive(Deserialize)]
+struct Batch<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<QueuedMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueuedMessage<'a> {
+    #[serde(borrow, default)]
+    message_id: Option<Cow<'a, str>>,
+    /// The body's JSON string, escapes and all (null when absent).
+    #[serde(borrow, default)]
+    body: Option<&'a RawValue>,
+    /// Null where the queue sends none (the event source mapping sends `{}`).
+    #[serde(default)]
+    message_attributes: Option<HashMap<String, SqsMessageAttribute>>,
+}
+
+impl<'a> Batch<'a> {
+    /// The payload as a batch, if it is one: `Records` of messages whose
+    /// bodies are strings (what `aws_lambda_events`' `SqsEvent` accepts).
+    fn read(payload: &'a str) -> Option<Batch<'a>> {
+        let batch: Batch = serde_json::from_str(payload).ok()?;
+        let strings = batch
+            .records
+            .iter()
+            .filter_map(|m| m.body)
+            .all(|body| body.get().starts_with('"') || body.get() == "null");
+        strings.then_some(batch)
+    }
+}
+
+impl QueuedMessage<'_> {
+    /// The body, unescaped (an absent or unreadable one is empty, as before:
+    /// it becomes a malformed-input entry, never a lost message).
+    fn body(&self) -> Cow<'_, str> {
+        self.body
+            .and_then(|raw| serde_json::from_str::<Option<Cow<str>>>(raw.get()).ok())
+            .flatten()
+            .unwrap_or(Cow::Borrowed(""))
+    }
 }
 
 /// Where the time comes from (a fixed or stepped one in tests).
@@ -176,7 +224,7 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
             directory_stale,
         };
         let batch = match serde_json::from_str::<Shape>(payload) {
-            Ok(Shape { records: Some(_) }) => serde_json::from_str::<SqsEvent>(payload).ok(),
+            Ok(Shape { records: Some(_) }) => Batch::read(payload),
             _ => None,
         };
         match batch {
@@ -192,10 +240,10 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
         view: &View<'_>,
     ) -> (Result<Response, EnricherError>, Counters) {
         let input = Input {
-            body: payload,
+            body: Cow::Borrowed(payload),
             backfilled: false,
         };
-        let (outcomes, counters) = self.process(&[input], deadline, view).await;
+        let (outcomes, counters) = self.process([input], deadline, view).await;
         let result = match outcomes.into_iter().next() {
             Some(Outcome::Failed {
                 event_id,
@@ -219,25 +267,22 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
 
     async fn handle_batch(
         &self,
-        batch: SqsEvent,
+        batch: Batch<'_>,
         deadline: Instant,
         view: &View<'_>,
     ) -> (Result<Response, EnricherError>, Counters) {
-        let inputs: Vec<Input<'_>> = batch
-            .records
-            .iter()
-            .map(|m| Input {
-                body: m.body.as_deref().unwrap_or(""),
-                backfilled: is_backfill(m),
-            })
-            .collect();
-        let (outcomes, counters) = self.process(&inputs, deadline, view).await;
+        // One body unescaped at a time, dropped once its entry is prepared.
+        let inputs = batch.records.iter().map(|m| Input {
+            body: m.body(),
+            backfilled: m.message_attributes.as_ref().is_some_and(is_backfill),
+        });
+        let (outcomes, counters) = self.process(inputs, deadline, view).await;
         let mut response = SqsBatchResponse::default();
         let mut unidentified = 0;
         for (message, outcome) in batch.records.iter().zip(&outcomes) {
             if let Outcome::Failed { .. } = outcome {
                 match &message.message_id {
-                    Some(id) => response.add_failure(id.clone()),
+                    Some(id) => response.add_failure(id.to_string()),
                     None => unidentified += 1,
                 }
             }
@@ -254,21 +299,19 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
     }
 
     /// Prepares and publishes the inputs; one outcome per input, in order.
-    async fn process(
+    async fn process<'i>(
         &self,
-        inputs: &[Input<'_>],
+        inputs: impl IntoIterator<Item = Input<'i>>,
         deadline: Instant,
         view: &View<'_>,
     ) -> (Vec<Outcome>, Counters) {
         let received = ReceivedAt::at((self.clock)());
-        let mut counters = Counters {
-            events_in: inputs.len() as u64,
-            ..Counters::default()
-        };
-        let mut outcomes = Vec::with_capacity(inputs.len());
+        let mut counters = Counters::default();
+        let mut outcomes = Vec::new();
         let mut prepared: Vec<(usize, PreparedEntry)> = Vec::new();
         let mut heartbeats: Vec<(usize, Option<String>, PathKey)> = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
+        for (i, input) in inputs.into_iter().enumerate() {
+            counters.events_in += 1;
             let circumstances = Circumstances {
                 directory_stale: view.directory_stale,
                 backfilled: input.backfilled,
@@ -276,7 +319,7 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
             counters.backfilled += u64::from(input.backfilled);
             let prepared_input =
                 self.relay
-                    .prepare_with(input.body, &received, view.directory, circumstances);
+                    .prepare_with(&input.body, &received, view.directory, circumstances);
             match prepared_input {
                 Prepared::Entry(entry) => {
                     note_prepared(&entry, &mut counters);
@@ -477,7 +520,7 @@ struct Sent {
 /// One input of an invocation: an event's text, and whether
 /// reconciliation put it back.
 struct Input<'a> {
-    body: &'a str,
+    body: Cow<'a, str>,
     backfilled: bool,
 }
 
@@ -519,7 +562,38 @@ pub fn metric_lines(counters: &Counters, timestamp_ms: i64) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
+
+    fn message(body: Value, attributes: Value) -> Value {
+        json!({"messageId": "m1", "receiptHandle": "r", "body": body,
+               "messageAttributes": attributes, "eventSource": "aws:sqs"})
+    }
+
+    #[test]
+    fn a_batch_is_read_in_place_and_each_body_unescaped_on_its_own() {
+        let event = r#"{"detail":{"eventName":"CreateUser","note":"a \"quoted\" é"}}"#;
+        let backfill = json!({ (trailrelay_shared::relay::BACKFILL_ATTRIBUTE): {"stringValue": "true", "dataType": "String"} });
+        let payload = json!({"Records": [message(json!(event), backfill), message(Value::Null, Value::Null)]}).to_string();
+        let batch = Batch::read(&payload).expect("a batch");
+        assert_eq!(batch.records.len(), 2);
+        assert_eq!(batch.records[0].body(), event);
+        assert!(batch.records[0]
+            .message_attributes
+            .as_ref()
+            .is_some_and(is_backfill));
+        assert_eq!(batch.records[1].body(), "");
+        assert!(batch.records[1].message_attributes.is_none());
+        assert_eq!(batch.records[1].message_id.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn records_whose_bodies_are_not_strings_are_not_a_batch() {
+        for body in [json!({"detail": {}}), json!(3), json!(["a"])] {
+            let payload = json!({"Records": [message(body, json!({}))]}).to_string();
+            assert!(Batch::read(&payload).is_none(), "{payload}");
+        }
+        assert!(Batch::read(r#"{"Records": "no"}"#).is_none());
+    }
 
     #[test]
     fn metric_lines_carry_the_totals_and_each_category_that_delivered() {
