@@ -83,13 +83,19 @@ explain:
 	@echo "PutEvents entries, as the enricher would send them: $(DEMO_OUT)/entries.jsonl ($$(wc -l < $(DEMO_OUT)/entries.jsonl) lines)"
 
 ## Benchmarks (figures in docs/performance.md): criterion times, callgrind
-## instruction counts against the floor, throughput against the Python reference.
-bench:
+## instruction counts against the floor, throughput against the Python
+## reference, then issue 19's goals table (benches/goals.py: route's CPU
+## against its floor and the reference, cold start, peak RSS on a 6 MB batch,
+## the arm64 bootstrap's size) from one build, written to target/bench/goals.md.
+bench: lambda
 	$(CARGO) bench -p trailrelay-shared --bench per_event
 	benches/callgrind.sh
 	benches/throughput.sh
-	$(CARGO) build -q --release -p trailrelay-enricher
-	python3 benches/lambda_stand_in.py target/release/trailrelay-enricher
+	$(CARGO) build -q --release -p trailrelay -p trailrelay-enricher
+	$(CARGO) build -q --release -p trailrelay-shared --example route_floor
+	$(PYTHON) benches/lambda_stand_in.py target/release/trailrelay-enricher
+	@mkdir -p target/bench
+	$(PYTHON) benches/goals.py | tee target/bench/goals.md
 
 ## Refresh the checked-in JSON Schema of the enrichment (a test keeps it equal).
 schema:

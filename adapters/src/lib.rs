@@ -204,12 +204,18 @@ mod tests {
     fn trust_roots_are_the_systems_unless_amazon_is_asked_for() {
         assert_eq!(TrustRoots::from_setting(None), Ok(TrustRoots::System));
         assert_eq!(TrustRoots::from_setting(Some("")), Ok(TrustRoots::System));
-        assert_eq!(TrustRoots::from_setting(Some("system")), Ok(TrustRoots::System));
+        assert_eq!(
+            TrustRoots::from_setting(Some("system")),
+            Ok(TrustRoots::System)
+        );
         assert_eq!(
             TrustRoots::from_setting(Some(" amazon ")),
             Ok(TrustRoots::AmazonTrustServices)
         );
-        assert_eq!(TrustRoots::from_setting(Some("Amazon")), Err("Amazon".into()));
+        assert_eq!(
+            TrustRoots::from_setting(Some("Amazon")),
+            Err("Amazon".into())
+        );
         assert_eq!(TrustRoots::from_setting(Some("none")), Err("none".into()));
     }
 
@@ -229,8 +235,16 @@ mod tests {
             store.add(cert).expect("a trust anchor");
         }
         assert_eq!(store.len(), 5);
-        for name in ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4"] {
-            assert!(AMAZON_TRUST_SERVICES_ROOTS.contains(&format!("# {name}\n")), "{name}");
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+        ] {
+            assert!(
+                AMAZON_TRUST_SERVICES_ROOTS.contains(&format!("# {name}\n")),
+                "{name}"
+            );
         }
     }
 }
