@@ -196,7 +196,7 @@ def met(value, goal, at_least=False):
 
 def table(f):
     rows = [
-        ("`route` CPU time over its floor, mix x 50,000 (one core, median of 7)",
+        ("`route` CPU time over its floor, mix x 50,000 (one core, median of 11)",
          "`taskset -c 0`, user + sys, `trailrelay route` / `examples/route_floor`, 11 runs each in turn; callgrind on `benches/events/mix.jsonl`",
          f"{f['route_cpu_s']} s / {f['floor_cpu_s']} s = **{f['route_over_floor']}x** "
          f"({f['route_us_per_event']} / {f['floor_us_per_event']} us an event; instructions "
