@@ -208,7 +208,11 @@ class Template:
         if name in pseudo:
             return pseudo[name]
         if name in self.params:
-            return self.params[name]
+            value = self.params[name]
+            kind = self.doc.get("Parameters", {}).get(name, {}).get("Type")
+            if kind == "CommaDelimitedList" and isinstance(value, str):
+                return value.split(",")  # as CloudFormation: "" is [""]
+            return value
         return self.name_of(name)
 
     def sub(self, text, variables=None):
@@ -531,12 +535,12 @@ class Member:
     the forward rule on its default bus in one region, targeting the ingest
     bus, and what its heartbeat schedule would put on that bus."""
 
-    def __init__(self, moto, account, ingest_bus_arn, region=REGION):
+    def __init__(self, moto, account, ingest_bus_arn, region=REGION, parameters=None):
         self.account = account
         self.region = region
         self.events = moto.client("events", account, region)
-        t = Template("member-account.yaml", account, {"IngestBusArn": ingest_bus_arn, "PrimaryRegion": REGION},
-                     region=region)
+        t = Template("member-account.yaml", account,
+                     {"IngestBusArn": ingest_bus_arn, "PrimaryRegion": REGION, **(parameters or {})}, region=region)
         for rid in t.resources("AWS::Events::Rule"):
             p = t.props(rid)
             targets = [{k: v for k, v in target.items() if k != "DeadLetterConfig"} for target in p["Targets"]]

@@ -6,12 +6,14 @@
 
 mod aws;
 mod doctor;
+mod filter;
 mod finding;
 mod paths;
 mod pattern;
 mod reconcile;
 mod send_test;
 mod template;
+mod volumes;
 
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -67,6 +69,16 @@ enum Command {
     /// event, ready for `route` or the buffer queue; a summary per path
     /// (account x region) goes to stderr. Exit status 0 whatever it finds.
     Reconcile(reconcile::ReconcileArgs),
+    /// Offline or AWS (read only, for s3:// paths): event volume by
+    /// eventSource, eventName, readOnly, caller (an AWS service or not),
+    /// account and region, with bytes, 64 KB chunks and EventBridge's cost a
+    /// month (prices: config/prices.toml), from CloudTrail log files, JSON
+    /// Lines of events or route entries, or the enriched copy.
+    Volumes(volumes::VolumesArgs),
+    /// Offline or AWS (read only, for s3:// paths): member-rule filters that
+    /// cut read-only volume without losing a security-relevant event.
+    #[command(subcommand)]
+    Filter(filter::FilterCommand),
     /// Offline: read a SAM template and check that its buses, the enricher's
     /// environment and role agree with the categories; exit status 1 if not.
     CheckTemplate {
@@ -160,6 +172,17 @@ fn main() -> ExitCode {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             paths::paths(args, &mut out)
+        }
+        Command::Volumes(args) => volumes::volumes(args, &mut io::stdout().lock()),
+        Command::Filter(filter::FilterCommand::Pattern(args)) => {
+            filter::pattern(args, &mut io::stdout().lock())
+        }
+        Command::Filter(filter::FilterCommand::Suggest(args)) => {
+            match filter::suggest(args, &mut io::stdout().lock()) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
         }
     };
     match result {

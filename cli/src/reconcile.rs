@@ -75,7 +75,7 @@ impl Source {
 
 /// A side as it is read: its files, each named by its path or `s3://`
 /// URL; S3 objects are streamed, one at a time, as they are parsed.
-enum Side {
+pub(crate) enum Side {
     Local(PathBuf),
     S3 {
         bucket: trailrelay_adapters::s3::Bucket,
@@ -85,7 +85,7 @@ enum Side {
 }
 
 impl Side {
-    fn new(text: &str, aws: &crate::aws::AwsArgs) -> Result<Side, CliError> {
+    pub(crate) fn new(text: &str, aws: &crate::aws::AwsArgs) -> Result<Side, CliError> {
         Ok(match Source::parse(text)? {
             Source::Local(path) => Side::Local(path),
             Source::S3 { bucket, prefix } => {
@@ -106,7 +106,7 @@ impl Side {
         })
     }
 
-    fn names(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, CliError> {
+    pub(crate) fn names(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, CliError> {
         match self {
             Side::Local(path) => Ok(files(path, |p| keep(&p.to_string_lossy()))?
                 .into_iter()
@@ -129,7 +129,7 @@ impl Side {
         }
     }
 
-    fn open(&self, name: &str) -> Result<Box<dyn Read>, String> {
+    pub(crate) fn open(&self, name: &str) -> Result<Box<dyn Read>, String> {
         match self {
             Side::Local(_) => File::open(name)
                 .map(|f| Box::new(f) as Box<dyn Read>)

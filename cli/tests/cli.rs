@@ -260,7 +260,7 @@ fn every_command_says_in_its_help_what_it_reads_and_whether_it_calls_aws() {
     assert!(top.contains("offline") && top.contains("AWS APIs"), "{top}");
     let offline = ["route", "explain", "schema", "pattern", "check-template"];
     let aws = ["send-test-event", "doctor", "paths"];
-    let either = ["reconcile"];
+    let either = ["reconcile", "volumes", "filter"];
     let mut abouts = Vec::new();
     for command in offline.iter().chain(&aws).chain(&either) {
         let help = stdout(&trailrelay(&[command, "--help"], None));
@@ -279,4 +279,59 @@ fn every_command_says_in_its_help_what_it_reads_and_whether_it_calls_aws() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), abouts.len(), "{abouts:#?}");
+}
+
+#[test]
+fn volumes_tallies_a_trail_folder_and_json_lines_by_call_and_prices_a_month() {
+    let dir = std::env::temp_dir().join(format!("trailrelay-volumes-{}", std::process::id()));
+    let trail = dir.join("AWSLogs/o-1/111122223333/CloudTrail/us-east-1/2026/12/01");
+    std::fs::create_dir_all(&trail).unwrap();
+    let record = |name: &str, read_only: bool, minute: u32| {
+        serde_json::json!({
+            "eventVersion": "1.09", "eventSource": "kms.amazonaws.com", "eventName": name,
+            "readOnly": read_only, "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+            "eventTime": format!("2026-12-01T00:{minute:02}:00Z"),
+            "userIdentity": {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}
+        })
+    };
+    let records: Vec<Value> = (0..30).map(|m| record("Decrypt", true, m)).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        serde_json::json!({ "Records": records })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        trail.join("111122223333_CloudTrail_us-east-1_20261201T0030Z_a.json.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("more.jsonl"),
+        format!("{}\n", record("CreateKey", false, 30)),
+    )
+    .unwrap();
+
+    let out = trailrelay(&["volumes", "--json", dir.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["total"]["count"], 31);
+    assert_eq!(report["rows"][0]["eventName"], "Decrypt");
+    assert_eq!(report["rows"][0]["count"], 30);
+    assert_eq!(report["rows"][0]["invokedByService"], true);
+    assert_eq!(report["windowSeconds"], 1800.0);
+    // 31 chunks in half an hour: 1,440 half hours in 30 days, paid twice at $1 per million.
+    let cost = report["total"]["costPerMonth"].as_f64().unwrap();
+    assert!((cost - 31.0 * 1440.0 * 2.0 / 1e6).abs() < 1e-9, "{cost}");
+    let table = stdout(&trailrelay(
+        &["volumes", "--top", "1", dir.to_str().unwrap()],
+        None,
+    ));
+    assert!(
+        table.contains("(the rest)") && !table.contains("CreateKey"),
+        "{table}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -126,6 +126,7 @@ struct Target<'a> {
 }
 
 /// What kind of resource a call changes, when it is one of ours.
+#[derive(Clone, Copy)]
 enum Changes {
     /// The trail itself: every such call counts, whichever trail.
     Trail,
@@ -136,47 +137,57 @@ enum Changes {
     Key,
 }
 
+/// Every call that can carry `relay_tampering`: (service, event name, what
+/// it changes). A member-rule exclusion keeps them all by name
+/// ([`tampering_event_names`]).
+const TAMPERING_CALLS: [(&str, &str, Changes); 31] = [
+    ("cloudtrail", "StopLogging", Changes::Trail),
+    ("cloudtrail", "DeleteTrail", Changes::Trail),
+    ("cloudtrail", "UpdateTrail", Changes::Trail),
+    ("cloudtrail", "PutEventSelectors", Changes::Trail),
+    ("cloudtrail", "PutInsightSelectors", Changes::Trail),
+    ("events", "DisableRule", Changes::Rule),
+    ("events", "DeleteRule", Changes::Rule),
+    ("events", "PutRule", Changes::Rule),
+    ("events", "PutTargets", Changes::Rule),
+    ("events", "RemoveTargets", Changes::Rule),
+    ("events", "PutPermission", Changes::Bus),
+    ("events", "RemovePermission", Changes::Bus),
+    ("events", "UpdateEventBus", Changes::Bus),
+    ("events", "DeleteEventBus", Changes::Bus),
+    ("iam", "DetachRolePolicy", Changes::Role),
+    ("iam", "DeleteRolePolicy", Changes::Role),
+    ("iam", "PutRolePolicy", Changes::Role),
+    ("iam", "AttachRolePolicy", Changes::Role),
+    ("iam", "UpdateAssumeRolePolicy", Changes::Role),
+    ("iam", "DeleteRole", Changes::Role),
+    ("iam", "PutRolePermissionsBoundary", Changes::Role),
+    ("iam", "DeleteRolePermissionsBoundary", Changes::Role),
+    ("scheduler", "DeleteSchedule", Changes::Schedule),
+    ("scheduler", "UpdateSchedule", Changes::Schedule),
+    ("kms", "DisableKey", Changes::Key),
+    ("kms", "ScheduleKeyDeletion", Changes::Key),
+    ("kms", "PutKeyPolicy", Changes::Key),
+    ("kms", "DisableKeyRotation", Changes::Key),
+    ("kms", "CreateGrant", Changes::Key),
+    ("kms", "UpdateAlias", Changes::Key),
+    ("kms", "DeleteAlias", Changes::Key),
+];
+
 fn changes(service: &str, event_name: &str) -> Option<Changes> {
-    let kind = match (service, event_name) {
-        (
-            "cloudtrail",
-            "StopLogging"
-            | "DeleteTrail"
-            | "UpdateTrail"
-            | "PutEventSelectors"
-            | "PutInsightSelectors",
-        ) => Changes::Trail,
-        ("events", "DisableRule" | "DeleteRule" | "PutRule" | "PutTargets" | "RemoveTargets") => {
-            Changes::Rule
-        }
-        ("events", "PutPermission" | "RemovePermission" | "UpdateEventBus" | "DeleteEventBus") => {
-            Changes::Bus
-        }
-        (
-            "iam",
-            "DetachRolePolicy"
-            | "DeleteRolePolicy"
-            | "PutRolePolicy"
-            | "AttachRolePolicy"
-            | "UpdateAssumeRolePolicy"
-            | "DeleteRole"
-            | "PutRolePermissionsBoundary"
-            | "DeleteRolePermissionsBoundary",
-        ) => Changes::Role,
-        ("scheduler", "DeleteSchedule" | "UpdateSchedule") => Changes::Schedule,
-        (
-            "kms",
-            "DisableKey"
-            | "ScheduleKeyDeletion"
-            | "PutKeyPolicy"
-            | "DisableKeyRotation"
-            | "CreateGrant"
-            | "UpdateAlias"
-            | "DeleteAlias",
-        ) => Changes::Key,
-        _ => return None,
-    };
-    Some(kind)
+    TAMPERING_CALLS
+        .iter()
+        .find(|(s, n, _)| *s == service && *n == event_name)
+        .map(|(_, _, kind)| *kind)
+}
+
+/// The event names of every call that can carry `relay_tampering`, sorted,
+/// each once.
+pub fn tampering_event_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = TAMPERING_CALLS.iter().map(|(_, n, _)| *n).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Does this call change the forwarding path or what feeds it? The request

@@ -26,6 +26,20 @@ MEMBER = load("member-account.yaml")
 GUARDRAILS = load("organization-guardrails.yaml")
 CONSUMER = load("consumer-account.yaml")
 SUBSCRIPTION = load("security-subscription.yaml")
+INGEST_BUS = "arn:aws:events:us-east-1:111111111111:event-bus/trailrelay-ingest"
+
+
+def member(**parameters):
+    """The member template as CloudFormation resolves it."""
+    return Template("member-account.yaml", "123456789012", {"IngestBusArn": INGEST_BUS, **parameters})
+
+
+def rule_pattern(template, rule):
+    """A rule's pattern; the member's as resolved without an exclusion (it
+    is an Fn::If on ForwardExcludedEventNames)."""
+    if template is MEMBER:
+        return member().props(rule)["EventPattern"]
+    return resources(template)[rule]["Properties"]["EventPattern"]
 
 
 def resources(template, kind=None):
@@ -130,7 +144,7 @@ CLOUDTRAIL_DETAIL_TYPES = [
 
 @pytest.mark.parametrize("template,rule", [(SECURITY, "IngestRule"), (MEMBER, "ForwardRule")])
 def test_rules_take_cloudtrail_and_control_events_and_never_our_output(template, rule):
-    pattern = resources(template)[rule]["Properties"]["EventPattern"]
+    pattern = rule_pattern(template, rule)
     for detail_type in CLOUDTRAIL_DETAIL_TYPES:
         for source in ["aws.iam", "aws.ec2", "aws.signin", "aws.cloudtrail"]:
             assert matches(pattern, {"source": source, "detail-type": detail_type}, DEFAULTS)
@@ -555,9 +569,10 @@ def test_each_member_region_sends_heartbeats_along_the_forwarding_path():
     assert target["EventBridgeParameters"] == {"Source": {"Ref": "ControlSource"}, "DetailType": "trailrelay Heartbeat"}
     assert '"account":"${AWS::AccountId}"' in target["Input"]["Fn::Sub"]
     assert '"region":"${AWS::Region}"' in target["Input"]["Fn::Sub"]
-    pattern = resources(MEMBER)["ForwardRule"]["Properties"]["EventPattern"]
-    assert "trailrelay Heartbeat" in pattern["detail-type"]
-    assert {"Ref": "ControlSource"} in pattern["source"]
+    for excluded in ({}, {"ForwardExcludedEventSources": "kms.amazonaws.com", "ForwardExcludedEventNames": "Decrypt"}):
+        pattern = member(ControlSource="my.control", **excluded).props("ForwardRule")["EventPattern"]
+        assert "trailrelay Heartbeat" in pattern["detail-type"]
+        assert "my.control" in pattern["source"]
 
 
 def test_the_heartbeat_role_may_only_put_control_events_on_the_default_bus():
@@ -776,3 +791,37 @@ def test_each_function_uses_the_key_only_through_the_services_that_need_it(role,
     assert statement["Resource"] == KEY_ARN
     via = statement["Condition"]["StringEquals"]["kms:ViaService"]
     assert {v["Fn::Sub"].split(".")[0] for v in via} == services
+
+
+# --- the forward rule's exclusion (issue 18) --------------------------------------------
+
+def cli(*args):
+    """The trailrelay command's stdout (built as `make validate` builds it)."""
+    import subprocess
+    return subprocess.run(["cargo", "run", "-q", "-p", "trailrelay", "--", *args], cwd=ROOT,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def test_without_an_exclusion_the_forward_rule_forwards_as_before():
+    pattern = member().props("ForwardRule")["EventPattern"]
+    assert "$or" not in pattern
+    assert MEMBER["Parameters"]["ForwardExcludedEventNames"]["Default"] == ""
+    assert MEMBER["Parameters"]["ForwardExcludedEventSources"]["Default"] == ""
+    # One list without the other is refused before anything is made.
+    rule = MEMBER["Rules"]["ExclusionNeedsBothLists"]
+    assert rule["Assertions"][0]["Assert"]["Fn::And"]
+
+
+def test_with_an_exclusion_the_forward_rule_has_the_pattern_filter_suggest_builds():
+    import json
+    sources, names = "kms.amazonaws.com,s3.amazonaws.com", "Decrypt,GenerateDataKey,GetObject"
+    account = "222233334444"
+    t = Template("member-account.yaml", account, {"IngestBusArn": INGEST_BUS, "ControlSource": "my.control",
+                                                  "ForwardExcludedEventSources": sources,
+                                                  "ForwardExcludedEventNames": names})
+    resolved = t.props("ForwardRule")["EventPattern"]
+    built = json.loads(cli("filter", "pattern", "--event-sources", sources, "--event-names", names,
+                           "--account", account, "--control-source", "my.control"))
+    assert resolved == built
+    # What EventBridge is sent fits its default limit, with room to spare.
+    assert len(json.dumps(resolved, separators=(",", ":"))) <= 2048
