@@ -335,3 +335,72 @@ fn volumes_tallies_a_trail_folder_and_json_lines_by_call_and_prices_a_month() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn filter_suggest_excludes_the_biggest_read_only_call_proves_it_and_refuses_what_it_cannot_reach() {
+    let dir = std::env::temp_dir().join(format!("trailrelay-filter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = |name: &str, extra: Value| {
+        let mut r = serde_json::json!({
+            "eventVersion": "1.09", "eventSource": "kms.amazonaws.com", "eventName": name, "readOnly": true,
+            "eventType": "AwsApiCall", "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+            "eventTime": "2026-12-01T00:00:00Z", "eventID": "e",
+            "userIdentity": {"type": "AssumedRole", "accountId": "111122223333", "invokedBy": "s3.amazonaws.com"}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r.to_string()
+    };
+    let mut lines = vec![record("Decrypt", serde_json::json!({})); 30];
+    lines.extend(vec![
+        record(
+            "Decrypt",
+            serde_json::json!({"errorCode": "AccessDenied"})
+        );
+        5
+    ]);
+    lines.extend(vec![
+        record(
+            "Decrypt",
+            serde_json::json!({"userIdentity": {"type": "Root", "accountId": "111122223333"}})
+        );
+        2
+    ]);
+    lines.extend(vec![record("Decrypt", serde_json::json!({"userIdentity": {"type": "AssumedRole", "accountId": "444455556666"}})); 2]);
+    lines.extend(vec![
+        record(
+            "CreateKey",
+            serde_json::json!({"readOnly": false})
+        );
+        10
+    ]);
+    std::fs::write(dir.join("events.jsonl"), lines.join("\n")).unwrap();
+    let input = dir.to_str().unwrap();
+
+    let out = trailrelay(
+        &["filter", "suggest", input, "--saving", "50%", "--json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(s["parameters"]["ForwardExcludedEventNames"], "Decrypt");
+    assert_eq!(
+        s["parameters"]["ForwardExcludedEventSources"],
+        "kms.amazonaws.com"
+    );
+    // Only the 30 plain ones: errors, Root and the other account's calls stay.
+    assert_eq!(s["excluded"]["count"], 30);
+    assert_eq!(s["proofChecked"], 30);
+    assert_eq!(s["proofViolations"], serde_json::json!([]));
+    assert!(s["pattern"]["$or"].as_array().unwrap().len() >= 10);
+
+    let refused = trailrelay(&["filter", "suggest", input, "--saving", "90%"], None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).starts_with("REFUSED"),
+        "{}",
+        stdout(&refused)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
