@@ -82,3 +82,43 @@ def test_the_excluded_calls_stay_behind_and_everything_else_reaches_the_ingest_b
     assert seen == {r["eventID"] for r in kept}, (
         f"missing: {[r['eventName'] for r in kept if r['eventID'] not in seen]}, "
         f"leaked: {[r['eventName'] for r in excluded if r['eventID'] in seen]}")
+
+
+def test_volumes_and_filter_suggest_read_a_trail_and_the_enriched_copy_in_s3(moto):
+    """The same reports from S3 as from files: a log-archive bucket's trail
+    (gzip log files) and the copy's gzip JSON Lines of delivered events."""
+    import gzip
+    import os
+    import subprocess
+
+    from localaws import ROOT
+
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket="org-trail")
+    s3.create_bucket(Bucket="relay-copy")
+    plain = [record("Decrypt") for _ in range(40)]
+    kept = [record("Decrypt", errorCode="AccessDenied") for _ in range(5)] + [record("CreateKey", read_only=False)] * 5
+    trail_key = f"AWSLogs/o-1/{MEMBER_ACCOUNT}/CloudTrail/us-east-1/2026/12/01/{MEMBER_ACCOUNT}_CloudTrail_us-east-1_20261201T0005Z_a.json.gz"
+    s3.put_object(Bucket="org-trail", Key=trail_key, Body=gzip.compress(json.dumps({"Records": plain + kept}).encode()))
+    delivered = "\n".join(json.dumps({"version": "0", "source": "trailrelay", "detail-type": "AWS API Call via CloudTrail",
+                                      "account": SECURITY_ACCOUNT, "region": "us-east-1",
+                                      "detail": dict(r, enrichment={"category": "data"})}) for r in plain + kept)
+    s3.put_object(Bucket="relay-copy", Key="enriched/category=data/hour=2026-12-01-00/part-1.gz",
+                  Body=gzip.compress(delivered.encode()))
+    env = dict(os.environ, AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    binary = os.path.join(ROOT, "target", "debug", "trailrelay")
+    for source in ("s3://org-trail/AWSLogs/", "s3://relay-copy/enriched/"):
+        volumes = subprocess.run([binary, "volumes", source, "--json"], env=env, capture_output=True, text=True)
+        assert volumes.returncode == 0, volumes.stderr
+        report = json.loads(volumes.stdout)
+        assert report["total"]["count"] == 50, source
+        assert report["rows"][0]["eventName"] == "Decrypt", source
+        assert report["rows"][0]["account"] == MEMBER_ACCOUNT, source
+        suggested = subprocess.run([binary, "filter", "suggest", source, "--saving", "50%", "--json"],
+                                   env=env, capture_output=True, text=True)
+        assert suggested.returncode == 0, suggested.stderr + suggested.stdout
+        s = json.loads(suggested.stdout)
+        assert s["excluded"]["count"] == 40, source
+        assert s["proofViolations"] == [], source
+        assert s["parameters"]["ForwardExcludedEventNames"] == "Decrypt"

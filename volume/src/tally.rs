@@ -140,16 +140,19 @@ pub fn observe(text: &str) -> Result<Observed, String> {
     let service = event_source
         .strip_suffix(".amazonaws.com")
         .unwrap_or(&event_source);
-    let account = shape
-        .account
+    // The record's own account and region first: on the relay's output
+    // (and so in the enriched copy) the envelope's are the security
+    // account's.
+    let account = record
+        .recipient_account_id
         .as_deref()
-        .or(record.recipient_account_id.as_deref())
+        .or(shape.account.as_deref())
         .unwrap_or("")
         .to_owned();
-    let region = shape
-        .region
+    let region = record
+        .aws_region
         .as_deref()
-        .or(record.aws_region.as_deref())
+        .or(shape.region.as_deref())
         .unwrap_or("")
         .to_owned();
     let bytes = match envelope_size {

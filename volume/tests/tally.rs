@@ -103,3 +103,18 @@ fn cost_scales_the_window_to_a_month_and_pays_each_chunk_twice() {
     assert_eq!(report.rows[0].share, 1.0);
     assert!(report.to_table().contains("Decrypt"));
 }
+
+#[test]
+fn an_event_the_relay_delivered_counts_for_the_account_it_happened_in() {
+    let delivered = json!({"source": "trailrelay", "account": "999999999999", "region": "us-east-1",
+        "detail": record("Decrypt", Some(true), "2026-12-01T00:00:00Z")});
+    let observed = observe(&delivered.to_string()).unwrap();
+    assert_eq!(
+        (
+            observed.call.account.as_str(),
+            observed.call.region.as_str()
+        ),
+        ("111122223333", "eu-west-1")
+    );
+    assert!(observed.droppable);
+}
