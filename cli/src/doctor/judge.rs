@@ -385,6 +385,61 @@ pub fn category_bus_policy(
     )
 }
 
+/// The exclusion a forward rule's pattern carries (`filter suggest`'s, as
+/// member-account.yaml's ForwardExcludedEventSources and
+/// ForwardExcludedEventNames put it): "sources ...; names ...", or `None`.
+pub fn forward_exclusion(pattern: &Value) -> Option<String> {
+    let excluded = |field: &str| -> Option<String> {
+        pattern.get("$or")?.as_array()?.iter().find_map(|branch| {
+            let list = branch
+                .get("detail")?
+                .get(field)?
+                .get(0)?
+                .get("anything-but")?
+                .as_array()?;
+            let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            Some(names.join(","))
+        })
+    };
+    Some(format!(
+        "sources {}; names {}",
+        excluded("eventSource")?,
+        excluded("eventName")?
+    ))
+}
+
+/// Whether every member forward rule checked carries the same exclusion:
+/// a StackSet instance left on old parameters forwards (or drops) other
+/// calls than the rest.
+pub fn member_exclusions(rules: &BTreeMap<(String, String), Option<String>>) -> Finding {
+    let id = "member-exclusions";
+    let mut by_exclusion: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
+    for ((account, region), exclusion) in rules {
+        by_exclusion
+            .entry(exclusion.as_deref())
+            .or_default()
+            .push(format!("{account} {region}"));
+    }
+    let describe =
+        |e: Option<&str>| e.map_or("no exclusion".to_owned(), |e| format!("the exclusion {e}"));
+    match by_exclusion.len() {
+        0 => Finding::could_not_check(id, "no member forward rule could be read"),
+        1 => {
+            let (exclusion, paths) = by_exclusion.iter().next().map(|(e, p)| (*e, p.len())).unwrap_or((None, 0));
+            Finding::pass(id, format!("all {paths} member forward rule(s) checked have {}", describe(exclusion)))
+        }
+        _ => Finding::warn(
+            id,
+            by_exclusion
+                .iter()
+                .map(|(e, paths)| format!("{} in {}", describe(*e), paths.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; "),
+            "update the member StackSet so that every instance has the same ForwardExcludedEventSources and ForwardExcludedEventNames (trailrelay filter suggest prints them)",
+        ),
+    }
+}
+
 /// A member account's forward rule on its default bus.
 pub fn member_rule(
     account: &str,
@@ -448,10 +503,16 @@ pub fn member_rule(
             fix,
         );
     }
+    let exclusion = pattern
+        .as_ref()
+        .and_then(forward_exclusion)
+        .map_or("no exclusion".to_owned(), |e| {
+            format!("excludes read-only calls of {e}")
+        });
     Finding::pass(
         id,
         format!(
-            "{} is {}, takes aws.* and {control_source:?}, targets {ingest_bus_arn}",
+            "{} is {}, takes aws.* and {control_source:?}, targets {ingest_bus_arn}; {exclusion}",
             rule.name, rule.state
         ),
     )
@@ -696,6 +757,57 @@ pub fn enriched_copy(bucket: &str, counts: &[(&str, Result<usize, String>)]) -> 
             listed.join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod exclusion_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_forward_rules_exclusion_is_read_from_its_pattern() {
+        let pattern = json!({"source": [{"prefix": "aws."}], "$or": [
+            {"detail": {"readOnly": [false]}},
+            {"detail": {"eventSource": [{"exists": false}]}},
+            {"detail": {"eventSource": [{"anything-but": ["kms.amazonaws.com", "s3.amazonaws.com"]}]}},
+            {"detail": {"eventName": [{"anything-but": ["Decrypt"]}]}}
+        ]});
+        assert_eq!(
+            forward_exclusion(&pattern).as_deref(),
+            Some("sources kms.amazonaws.com,s3.amazonaws.com; names Decrypt")
+        );
+        assert_eq!(
+            forward_exclusion(&json!({"source": [{"prefix": "aws."}]})),
+            None
+        );
+    }
+
+    #[test]
+    fn member_rules_with_different_exclusions_are_a_warning_that_names_them() {
+        let same = BTreeMap::from([
+            (
+                ("1".to_owned(), "us-east-1".to_owned()),
+                Some("sources a; names b".to_owned()),
+            ),
+            (
+                ("2".to_owned(), "eu-west-1".to_owned()),
+                Some("sources a; names b".to_owned()),
+            ),
+        ]);
+        let f = member_exclusions(&same);
+        assert_eq!(f.status, crate::finding::Status::Pass, "{f:?}");
+        assert!(f.evidence.contains("all 2") && f.evidence.contains("sources a; names b"));
+        let mut differ = same.clone();
+        differ.insert(("3".to_owned(), "us-east-1".to_owned()), None);
+        let f = member_exclusions(&differ);
+        assert_eq!(f.status, crate::finding::Status::Warn, "{f:?}");
+        assert!(f.evidence.contains("no exclusion in 3 us-east-1"), "{f:?}");
+        assert!(f.evidence.contains("1 us-east-1, 2 eu-west-1"), "{f:?}");
+        assert_eq!(
+            member_exclusions(&BTreeMap::new()).status,
+            crate::finding::Status::CouldNotCheck
+        );
+    }
 }
 
 #[cfg(test)]

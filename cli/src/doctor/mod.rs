@@ -100,6 +100,7 @@ async fn read_deployment<D: Deployment>(
         management_account: organization
             .as_ref()
             .and_then(|o| o.management_account.clone()),
+        exclusions: Default::default(),
     };
     let (mut findings, ingest_arn) = reader
         .security_account(security, organization.as_ref())
@@ -141,6 +142,9 @@ async fn read_deployment<D: Deployment>(
                 .member_account(security, role, &regions, ingest_arn.as_deref())
                 .await,
         );
+    }
+    if let Ok(exclusions) = reader.exclusions.lock() {
+        findings.push(judge::member_exclusions(&exclusions));
     }
     findings
 }
@@ -220,6 +224,8 @@ struct Reader<'a> {
     directory_max_age: Duration,
     /// The organization's management account, when it could be read.
     management_account: Option<String>,
+    /// Each forward rule read: its exclusion, by (account, region).
+    exclusions: std::sync::Mutex<BTreeMap<(String, String), Option<String>>>,
 }
 
 impl Reader<'_> {
@@ -620,6 +626,16 @@ impl Reader<'_> {
         const HOURS: u32 = 3;
         let rule_name = self.name("forward");
         let rule = account_in_region.rule("default", &rule_name).await.ok();
+        if let (Some(rule), Ok(mut exclusions)) = (&rule, self.exclusions.lock()) {
+            let pattern = rule
+                .event_pattern
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok());
+            exclusions.insert(
+                (account.to_owned(), region.to_owned()),
+                pattern.as_ref().and_then(judge::forward_exclusion),
+            );
+        }
         let mut rule_finding = judge::member_rule(
             account,
             region,

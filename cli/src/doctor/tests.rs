@@ -241,6 +241,13 @@ fn members_are_read_through_their_role_in_every_region_and_consumers_through_the
     .is_none());
     // The security account's own forward rule is read in both regions too.
     assert!(status_of(&findings, &format!("member-rule-{SECURITY}-eu-west-1")).is_some());
+    // Every forward rule read is compared for its exclusion.
+    let exclusions = status_of(&findings, "member-exclusions").expect("member-exclusions");
+    assert_eq!(exclusions.status, Status::Pass, "{exclusions:?}");
+    assert!(
+        exclusions.evidence.ends_with("have no exclusion"),
+        "{exclusions:?}"
+    );
     // The consumer's bus is read in the consumer's account, where it is missing.
     assert_eq!(
         status_of(&findings, "consumer-bus-444444444444").map(|f| f.status),
