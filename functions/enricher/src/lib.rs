@@ -91,14 +91,6 @@ pub enum Response {
     Direct(DirectResponse),
 }
 
-/// Only to tell the two payload shapes apart: an SQS batch has `Records`,
-/// an EventBridge event never does.
-#[derive(Deserialize)]
-struct Shape<'a> {
-    #[serde(rename = "Records", borrow, default)]
-    records: Option<&'a RawValue>,
-}
-
 /// An SQS batch as the event source mapping delivers it, read in place:
 /// each body stays the JSON string it is in the payload until its turn
 /// comes, so a 6 MB batch is not held a second time as 6 MB of bodies.
@@ -223,11 +215,8 @@ impl<P: Publisher, S: PathStore> Enricher<P, S> {
             directory,
             directory_stale,
         };
-        let batch = match serde_json::from_str::<Shape>(payload) {
-            Ok(Shape { records: Some(_) }) => Batch::read(payload),
-            _ => None,
-        };
-        match batch {
+        // An SQS batch has `Records`; an EventBridge event never does.
+        match Batch::read(payload) {
             Some(batch) => self.handle_batch(batch, deadline, &view).await,
             None => self.handle_direct(payload, deadline, &view).await,
         }
