@@ -137,61 +137,83 @@ enum Changes {
     Key,
 }
 
-/// Every call that can carry `relay_tampering`: (service, event name, what
-/// it changes). A member-rule exclusion keeps them all by name
+/// Every call that can carry `relay_tampering`, by service: (event name,
+/// what it changes). A member-rule exclusion keeps them all by name
 /// ([`tampering_event_names`]).
-const TAMPERING_CALLS: [(&str, &str, Changes); 31] = [
-    ("cloudtrail", "StopLogging", Changes::Trail),
-    ("cloudtrail", "DeleteTrail", Changes::Trail),
-    ("cloudtrail", "UpdateTrail", Changes::Trail),
-    ("cloudtrail", "PutEventSelectors", Changes::Trail),
-    ("cloudtrail", "PutInsightSelectors", Changes::Trail),
-    ("events", "DisableRule", Changes::Rule),
-    ("events", "DeleteRule", Changes::Rule),
-    ("events", "PutRule", Changes::Rule),
-    ("events", "PutTargets", Changes::Rule),
-    ("events", "RemoveTargets", Changes::Rule),
-    ("events", "PutPermission", Changes::Bus),
-    ("events", "RemovePermission", Changes::Bus),
-    ("events", "UpdateEventBus", Changes::Bus),
-    ("events", "DeleteEventBus", Changes::Bus),
-    ("iam", "DetachRolePolicy", Changes::Role),
-    ("iam", "DeleteRolePolicy", Changes::Role),
-    ("iam", "PutRolePolicy", Changes::Role),
-    ("iam", "AttachRolePolicy", Changes::Role),
-    ("iam", "UpdateAssumeRolePolicy", Changes::Role),
-    ("iam", "DeleteRole", Changes::Role),
-    ("iam", "PutRolePermissionsBoundary", Changes::Role),
-    ("iam", "DeleteRolePermissionsBoundary", Changes::Role),
-    ("scheduler", "DeleteSchedule", Changes::Schedule),
-    ("scheduler", "UpdateSchedule", Changes::Schedule),
-    ("kms", "DisableKey", Changes::Key),
-    ("kms", "ScheduleKeyDeletion", Changes::Key),
-    ("kms", "PutKeyPolicy", Changes::Key),
-    ("kms", "DisableKeyRotation", Changes::Key),
-    ("kms", "CreateGrant", Changes::Key),
-    ("kms", "UpdateAlias", Changes::Key),
-    ("kms", "DeleteAlias", Changes::Key),
+const TAMPERING_CALLS: [(&str, &[(&str, Changes)]); 5] = [
+    (
+        "cloudtrail",
+        &[
+            ("StopLogging", Changes::Trail),
+            ("DeleteTrail", Changes::Trail),
+            ("UpdateTrail", Changes::Trail),
+            ("PutEventSelectors", Changes::Trail),
+            ("PutInsightSelectors", Changes::Trail),
+        ],
+    ),
+    (
+        "events",
+        &[
+            ("DisableRule", Changes::Rule),
+            ("DeleteRule", Changes::Rule),
+            ("PutRule", Changes::Rule),
+            ("PutTargets", Changes::Rule),
+            ("RemoveTargets", Changes::Rule),
+            ("PutPermission", Changes::Bus),
+            ("RemovePermission", Changes::Bus),
+            ("UpdateEventBus", Changes::Bus),
+            ("DeleteEventBus", Changes::Bus),
+        ],
+    ),
+    (
+        "iam",
+        &[
+            ("DetachRolePolicy", Changes::Role),
+            ("DeleteRolePolicy", Changes::Role),
+            ("PutRolePolicy", Changes::Role),
+            ("AttachRolePolicy", Changes::Role),
+            ("UpdateAssumeRolePolicy", Changes::Role),
+            ("DeleteRole", Changes::Role),
+            ("PutRolePermissionsBoundary", Changes::Role),
+            ("DeleteRolePermissionsBoundary", Changes::Role),
+        ],
+    ),
+    (
+        "scheduler",
+        &[
+            ("DeleteSchedule", Changes::Schedule),
+            ("UpdateSchedule", Changes::Schedule),
+        ],
+    ),
+    (
+        "kms",
+        &[
+            ("DisableKey", Changes::Key),
+            ("ScheduleKeyDeletion", Changes::Key),
+            ("PutKeyPolicy", Changes::Key),
+            ("DisableKeyRotation", Changes::Key),
+            ("CreateGrant", Changes::Key),
+            ("UpdateAlias", Changes::Key),
+            ("DeleteAlias", Changes::Key),
+        ],
+    ),
 ];
 
 fn changes(service: &str, event_name: &str) -> Option<Changes> {
-    // Most events are of other services: one match spares them the scan.
-    if !matches!(
-        service,
-        "cloudtrail" | "events" | "iam" | "scheduler" | "kms"
-    ) {
-        return None;
-    }
-    TAMPERING_CALLS
+    let (_, calls) = TAMPERING_CALLS.iter().find(|(s, _)| *s == service)?;
+    calls
         .iter()
-        .find(|(s, n, _)| *n == event_name && *s == service)
-        .map(|(_, _, kind)| *kind)
+        .find(|(n, _)| *n == event_name)
+        .map(|(_, kind)| *kind)
 }
 
 /// The event names of every call that can carry `relay_tampering`, sorted,
 /// each once.
 pub fn tampering_event_names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = TAMPERING_CALLS.iter().map(|(_, n, _)| *n).collect();
+    let mut names: Vec<&str> = TAMPERING_CALLS
+        .iter()
+        .flat_map(|(_, calls)| calls.iter().map(|(n, _)| *n))
+        .collect();
     names.sort_unstable();
     names.dedup();
     names
