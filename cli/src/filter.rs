@@ -14,7 +14,7 @@ use trailrelay_shared::event::{detail_type_for, service_name};
 use trailrelay_shared::signal::Signal;
 use trailrelay_shared::tamper::tampering_event_names;
 use trailrelay_shared::{Prepared, ReceivedAt, Relay, Settings};
-use trailrelay_volume::report::{Prices, SECONDS_PER_MONTH};
+use trailrelay_volume::report::{window_seconds, Prices, SECONDS_PER_MONTH};
 use trailrelay_volume::suggest::{
     choose, forward_pattern, Exclusion, Judge, Keep, Suggestion, ACCOUNT_PLACEHOLDER,
     DEFAULT_PATTERN_LIMIT,
@@ -197,9 +197,7 @@ pub fn suggest(args: SuggestArgs, out: &mut dyn Write) -> Result<bool, CliError>
     if total.count == 0 {
         return Err(CliError::Usage("no events in the input".into()));
     }
-    let window_seconds =
-        trailrelay_volume::report::Report::new(&tally, 0, prices.clone()).window_seconds;
-    let month = SECONDS_PER_MONTH / window_seconds;
+    let month = SECONDS_PER_MONTH / window_seconds(&tally);
     let cost_today = prices.cost(total.chunks as f64 * month);
     let target_chunks = match (args.saving, args.budget) {
         (Some(share), _) => (total.chunks as f64 * share).ceil() as u64,
@@ -237,7 +235,7 @@ pub fn suggest(args: SuggestArgs, out: &mut dyn Write) -> Result<bool, CliError>
     let mut judge_error = None;
     if !suggestion.exclusion.is_empty() {
         args.sources.each(&mut |text| {
-            let (Some((event, record)), Ok(observed)) = (as_forwarded(text), observe(text)) else {
+            let Some((event, record)) = as_forwarded(text) else {
                 return;
             };
             let account = event["account"].as_str().unwrap_or_default().to_owned();
@@ -251,9 +249,11 @@ pub fn suggest(args: SuggestArgs, out: &mut dyn Write) -> Result<bool, CliError>
                     }
                 },
             };
-            if !judge.excludes(&event) {
+            // Its size is read only for what is dropped.
+            let Some(observed) = judge.excludes(&event).then(|| observe(text).ok()).flatten()
+            else {
                 return;
-            }
+            };
             excluded.count_event(observed.bytes);
             checked += 1;
             let read_only = event["detail"]["readOnly"] == json!(true);
@@ -296,13 +296,14 @@ pub fn suggest(args: SuggestArgs, out: &mut dyn Write) -> Result<bool, CliError>
         violations,
     );
     let safe = outcome.proof_violations.is_empty();
+    let met = reached && excluded.chunks >= target_chunks;
     let text = if args.json {
         serde_json::to_string_pretty(&outcome).unwrap_or_default() + "\n"
     } else {
-        render(&outcome, reached && excluded.chunks >= target_chunks)
+        render(&outcome, met)
     };
     out.write_all(text.as_bytes()).map_err(CliError::Output)?;
-    Ok(safe && reached && excluded.chunks >= target_chunks)
+    Ok(safe && met)
 }
 
 #[allow(clippy::too_many_arguments)]

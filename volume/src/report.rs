@@ -24,13 +24,7 @@ impl Prices {
     }
 
     pub fn embedded() -> Prices {
-        // The embedded file is checked by a test: it always parses.
-        Prices::parse(DEFAULT_PRICES).unwrap_or(Prices {
-            as_of: "unknown".into(),
-            currency: "USD".into(),
-            eventbridge_per_million_chunks: 1.0,
-            times_paid: 2,
-        })
+        Prices::parse(DEFAULT_PRICES).expect("config/prices.toml is built in and a test parses it")
     }
 
     /// What `chunks` cost, forwarding and re-emission together.
@@ -76,17 +70,25 @@ fn seconds_between(start: &str, end: &str) -> Option<f64> {
     Some((end - start).as_seconds_f64())
 }
 
+/// The seconds of the window read: between the first and last event time,
+/// at least one (a single instant is priced as one second). Without event
+/// times it is taken as one hour (a CloudTrail log file holds about five
+/// minutes; a trail hour is the usual sample).
+pub fn window_seconds(tally: &Tally) -> f64 {
+    tally
+        .window()
+        .and_then(|(s, e)| seconds_between(s, e))
+        .map(|s| s.max(1.0))
+        .unwrap_or(3600.0)
+}
+
 impl Report {
     /// The table's `top` rows priced: cost per month scales the window read
-    /// to 30 days. Without event times, the window is taken as one hour (a
-    /// CloudTrail log file holds about five minutes; a trail hour is the
-    /// usual sample) and said so by `window_start` being null.
+    /// ([`window_seconds`]) to 30 days; without event times `window_start`
+    /// is null.
     pub fn new(tally: &Tally, top: usize, prices: Prices) -> Report {
         let window = tally.window();
-        let window_seconds = window
-            .and_then(|(s, e)| seconds_between(s, e))
-            .map(|s| s.max(1.0))
-            .unwrap_or(3600.0);
+        let window_seconds = window_seconds(tally);
         let month_factor = SECONDS_PER_MONTH / window_seconds;
         let total = tally.total();
         let row = |call: Option<&Call>, t: &Totals| Row {
