@@ -11,7 +11,11 @@ DEMO_OUT := target/demo
 VENV := .venv
 VENV_SAM := .venv-sam
 VENV_CHECKOV := .venv-checkov
-TOOLS := $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed
+# The IAM policy evaluator the flow tests judge the templates with
+# (@cloud-copilot/iam-simulate, AGPL-3.0: test-only, never packaged with the
+# functions), pinned by tests/iam/package-lock.json.
+IAM_SIMULATOR := tests/iam/node_modules/.installed
+TOOLS := $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed $(IAM_SIMULATOR)
 # cargo-lambda finds zig on PATH; under SAM the first python3 is SAM's, which
 # lacks the ziglang package, so the zig binary itself goes on PATH.
 TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
@@ -118,6 +122,11 @@ $(VENV_SAM)/.installed: tools/requirements-sam.txt
 $(VENV_CHECKOV)/.installed: tools/requirements-checkov.txt
 	$(PYTHON) -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+$(IAM_SIMULATOR): tests/iam/package.json tests/iam/package-lock.json
+	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd tests/iam && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## sam build: the enricher for arm64 through cargo-lambda, into .aws-sam/.

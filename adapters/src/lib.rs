@@ -4,6 +4,7 @@
 //! the directory and path-store traits by the library, the sync's by
 //! account-sync, the doctor's by the CLI.
 
+pub mod calls;
 #[cfg(feature = "cloudtrail")]
 pub mod cloudtrail;
 #[cfg(feature = "cloudwatch")]

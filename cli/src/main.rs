@@ -5,6 +5,7 @@
 //! enrichment. All of it runs the same library code as the Lambda.
 
 mod aws;
+mod aws_calls;
 mod doctor;
 mod filter;
 mod finding;

@@ -17,6 +17,13 @@ use trailrelay_adapters::sqs::Queues;
 use trailrelay_shared::relay::TEST_EVENT;
 use trailrelay_shared::Settings;
 
+/// The calls send-test-event makes in a member account, through the member
+/// stack's doctor role (`--member-role-arn`): the test event on the default
+/// bus. The listener's queue and rule are made with the caller's own
+/// credentials in the security account.
+pub(crate) const MEMBER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] =
+    &[trailrelay_adapters::calls::EVENTS_PUT_EVENTS];
+
 #[derive(clap::Args)]
 pub struct SendTestArgs {
     /// The stacks' NamePrefix; default: TRAILRELAY_NAME_PREFIX, else trailrelay.

@@ -23,6 +23,29 @@ use trailrelay_shared::settings::{
 };
 use trailrelay_shared::Category;
 
+/// The calls the doctor makes in a member account, through the member
+/// stack's doctor role (`--member-role-arn`): the flow test
+/// (`tests/templates/test_iam_flows.py`) judges each against member-account.yaml.
+pub(crate) const MEMBER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] = {
+    use trailrelay_adapters::calls::*;
+    &[
+        IAM_GET_ROLE,
+        IAM_LIST_ROLE_POLICIES,
+        IAM_GET_ROLE_POLICY,
+        EVENTS_DESCRIBE_RULE,
+        EVENTS_LIST_TARGETS_BY_RULE,
+        CLOUDTRAIL_DESCRIBE_TRAILS,
+        CLOUDTRAIL_GET_TRAIL_STATUS,
+        CLOUDTRAIL_GET_EVENT_SELECTORS,
+        CLOUDWATCH_GET_METRIC_STATISTICS,
+    ]
+};
+
+/// The calls the doctor makes in a consumer account, through
+/// consumer-account.yaml's doctor role (`--consumer-role-arn`).
+pub(crate) const CONSUMER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] =
+    &[trailrelay_adapters::calls::EVENTS_DESCRIBE_EVENT_BUS];
+
 #[derive(clap::Args)]
 pub struct DoctorArgs {
     /// The stacks' NamePrefix; default: TRAILRELAY_NAME_PREFIX, else trailrelay.

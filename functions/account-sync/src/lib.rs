@@ -3,6 +3,21 @@
 //! reads. The AWS calls sit behind [`Organizations`] and [`SnapshotStore`],
 //! filled by the adapters (`trailrelay_adapters`) at the end of this file.
 
+/// The AWS calls account-sync makes under its role (main.rs), Organizations'
+/// through `OrganizationsRoleArn` when one is given: the flow test
+/// (`tests/templates/test_iam_flows.py`) judges each against the template.
+pub const AWS_CALLS: &[trailrelay_adapters::calls::Call] = {
+    use trailrelay_adapters::calls::*;
+    &[
+        ORGANIZATIONS_LIST_ROOTS,
+        ORGANIZATIONS_LIST_ORGANIZATIONAL_UNITS_FOR_PARENT,
+        ORGANIZATIONS_LIST_ACCOUNTS_FOR_PARENT,
+        ORGANIZATIONS_LIST_TAGS_FOR_RESOURCE,
+        S3_PUT_OBJECT,
+        STS_ASSUME_ROLE,
+    ]
+};
+
 pub mod orgs;
 
 use crate::orgs::{snapshot, snapshot_keys, EnvironmentRule, PlacedAccount};

@@ -9,6 +9,13 @@
 //! message attributes and never delivers a payload with `Records`, so a
 //! member account cannot mark its own events.
 
+/// The AWS calls the enricher makes under its role (main.rs): the flow test
+/// (`tests/templates/test_iam_flows.py`) judges each against the template.
+pub const AWS_CALLS: &[trailrelay_adapters::calls::Call] = {
+    use trailrelay_adapters::calls::*;
+    &[EVENTS_PUT_EVENTS, S3_GET_OBJECT, DYNAMODB_UPDATE_ITEM]
+};
+
 pub mod directory;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessageAttribute};

@@ -15,6 +15,19 @@ use trailrelay_shared::publish::{Delivering, Delivery, Publisher};
 use trailrelay_shared::settings::{Settings, ENV_ENROLLED_REGIONS};
 use trailrelay_shared::Category;
 
+/// The AWS calls the path check makes under its role (main.rs): the flow
+/// test (`tests/templates/test_iam_flows.py`) judges each against the
+/// template.
+pub const AWS_CALLS: &[trailrelay_adapters::calls::Call] = {
+    use trailrelay_adapters::calls::*;
+    &[
+        DYNAMODB_SCAN,
+        DYNAMODB_UPDATE_ITEM,
+        EVENTS_PUT_EVENTS,
+        S3_GET_OBJECT,
+    ]
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     #[error("settings: {0}")]

@@ -21,6 +21,22 @@ use trailrelay_shared::paths::PathKey;
 use trailrelay_shared::publish::group_sizes;
 use trailrelay_shared::{Category, Entry};
 
+/// The AWS calls the reconciler makes under its role (main.rs): the trail
+/// read directly or through `TrailReadRoleArn`, the put-back on the buffer
+/// queue or through the enricher. The flow test
+/// (`tests/templates/test_iam_flows.py`) judges each against the template.
+pub const AWS_CALLS: &[trailrelay_adapters::calls::Call] = {
+    use trailrelay_adapters::calls::*;
+    &[
+        S3_LIST_OBJECTS_V2,
+        S3_GET_OBJECT,
+        EVENTS_PUT_EVENTS,
+        SQS_SEND_MESSAGE_BATCH,
+        LAMBDA_INVOKE,
+        STS_ASSUME_ROLE,
+    ]
+};
+
 pub const REPORT_DETAIL_TYPE: &str = "trailrelay Reconciliation Report";
 
 pub const ENV_INCLUDE_READ_ONLY: &str = "TRAILRELAY_INCLUDE_READ_ONLY";
