@@ -288,7 +288,8 @@ def test_organization_paths_keep_the_management_account_forwarding_and_the_path_
     assert env["TRAILRELAY_MANAGEMENT_ACCOUNT_ID"] == "111111111111"
     # Without OrganizationPaths: one statement, the whole organization expected.
     plain = security()
-    assert [s["Sid"] for s in plain.props("IngestBus")["Policy"]["Statement"]] == ["OrganizationForwardRulesOnly"]
+    assert [s["Sid"] for s in plain.props("IngestBus")["Policy"]["Statement"]] == [
+        "OrganizationForwardRulesOnly", "OnlyForwarderRoles", "OnlyThroughForwardRules"]
     assert "TRAILRELAY_ORGANIZATION_PATHS" not in plain.props("PathCheck")["Environment"]["Variables"]
     # CloudFormation refuses OrganizationPaths without the management account.
     rule = SECURITY_DOC["Rules"]["ManagementAccountIsNamedWithOrganizationPaths"]

@@ -309,9 +309,13 @@ def test_only_the_enricher_may_publish_on_the_category_buses():
     for category in CATEGORIES:
         [bus] = [b for b in buses.values() if b["Properties"]["Name"] == sub("${NamePrefix}-" + category)]
         s = statements(bus["Properties"]["Policy"])
-        # The path check reports on the audit bus; nothing else publishes anywhere.
+        # The path check and the reconciler (when deployed) report on the
+        # audit bus; nothing else publishes anywhere. Whether AWS would let
+        # each of them put is judged by test_iam_flows.py.
         roles = ["EnricherRole", "PathCheckRole"] if category == "audit" else ["EnricherRole"]
         arns = [{"Fn::GetAtt": [r, "Arn"]} for r in roles]
+        if category == "audit":
+            arns.append({"Fn::If": ["HasReconciler", {"Fn::GetAtt": ["ReconcilerRole", "Arn"]}, {"Ref": "AWS::NoValue"}]})
         [allow] = [x for x in s if x["Sid"] == "RelayPublishes"]
         assert as_list(allow["Principal"]["AWS"]) == arns
         assert allow["Resource"] == bus_arn(category)

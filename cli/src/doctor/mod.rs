@@ -374,6 +374,14 @@ impl Reader<'_> {
 
         let enricher_role = format!("arn:aws:iam::{account}:role/{}", self.name("enricher"));
         let check_role = format!("arn:aws:iam::{account}:role/{}", self.name("path-check"));
+        // The reconciler, when deployed, reports on the audit bus too.
+        let reconciler_role = match security.function_environment(&self.name("reconcile")).await {
+            Ok(_) => Some(format!(
+                "arn:aws:iam::{account}:role/{}",
+                self.name("reconcile")
+            )),
+            Err(_) => None,
+        };
         let mut bus_arns = BTreeMap::new();
         let mut consumers = std::collections::BTreeSet::new();
         for category in Category::ALL {
@@ -382,6 +390,7 @@ impl Reader<'_> {
             let mut roles = vec![enricher_role.clone()];
             if category == Category::Audit {
                 roles.push(check_role.clone());
+                roles.extend(reconciler_role.clone());
             }
             match &bus {
                 Some(bus) => {

@@ -315,3 +315,50 @@ fn the_reconciler_and_the_copy_it_counts_on_are_read_where_the_stack_put_them() 
     assert_eq!(copy.status, Status::Pass, "{copy:?}");
     assert!(copy.evidence.contains("identity 1"), "{copy:?}");
 }
+
+#[test]
+fn the_audit_bus_must_admit_the_reconciler_once_it_is_deployed() {
+    let role = |name: &str| format!("arn:aws:iam::{SECURITY}:role/trailrelay-{name}");
+    let audit_policy = |roles: &[String]| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "RelayPublishes", "Effect": "Allow", "Principal": {"AWS": roles},
+             "Action": "events:PutEvents", "Resource": "*"},
+            {"Sid": "NobodyElsePublishes", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
+             "Resource": "*", "Condition": {"ArnNotEquals": {"aws:PrincipalArn": roles}}}]})
+        .to_string()
+    };
+    let with_audit = |roles: &[String], reconciler: bool| {
+        let mut security = Fake {
+            region: "us-east-1".into(),
+            ..Fake::default()
+        };
+        security.buses.insert(
+            "trailrelay-ingest".into(),
+            Bus {
+                arn: format!("arn:aws:events:us-east-1:{SECURITY}:event-bus/trailrelay-ingest"),
+                policy: None,
+            },
+        );
+        security.buses.insert(
+            "trailrelay-audit".into(),
+            Bus {
+                arn: format!("arn:aws:events:us-east-1:{SECURITY}:event-bus/trailrelay-audit"),
+                policy: Some(audit_policy(roles)),
+            },
+        );
+        if reconciler {
+            security
+                .functions
+                .insert("trailrelay-reconcile".into(), BTreeMap::new());
+        }
+        status_of(&read(&security, &args(&[])), "category-bus-policy-audit")
+            .map(|f| f.status)
+            .expect("an audit bus finding")
+    };
+    let relay = [role("enricher"), role("path-check")];
+    let all = [role("enricher"), role("path-check"), role("reconcile")];
+    assert_eq!(with_audit(&relay, false), Status::Pass);
+    // The stack's policy before the fix: every report refused.
+    assert_eq!(with_audit(&relay, true), Status::Fail);
+    assert_eq!(with_audit(&all, true), Status::Pass);
+}
