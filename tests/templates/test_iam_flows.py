@@ -546,3 +546,25 @@ def test_every_sdk_operation_an_adapter_calls_names_its_iam_actions():
     assert not missing, f"adapter calls without their IAM actions in adapters/src/calls.rs: {missing}"
     unused = sorted(set(CALLS["adapters"]) - called)
     assert not unused, f"adapters/src/calls.rs lists calls no adapter makes: {unused}"
+
+
+# Lambda creates a VPC function's network interfaces with the function's own
+# role: the actions of AWSLambdaVPCAccessExecutionRole (the managed policy's
+# page), ec2:DescribeSubnets among them.
+LAMBDA_VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                      "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+
+
+def test_in_a_vpc_lambda_may_manage_each_functions_network_interfaces():
+    t = Deployed("template.yaml", SECURITY, {**DEPLOYMENTS["buffered"], "VpcId": "vpc-0123456789abcdef0",
+                                             "SubnetIds": ["subnet-0123456789abcdef0"],
+                                             "RouteTableIds": ["rtb-0123456789abcdef0"]})
+    in_vpc = [rid for rid in t.resources("AWS::Serverless::Function") if "VpcConfig" in t.props(rid)]
+    assert in_vpc, "no function runs in the VPC"
+    pairs = []
+    for function in in_vpc:
+        role = t.doc["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        p = As(t, role)
+        pairs += [(f"{function}: {action}", p.request(action, action, "*")) for action in LAMBDA_VPC_ACTIONS]
+    refused = {n: d for n, d in decide(pairs).items() if d["result"] != "Allowed"}
+    assert not refused, refused

@@ -42,6 +42,23 @@ struct Endpoint {
     calls: AtomicUsize,
     /// Event ids taken, in order, with repeats.
     accepted: Mutex<Vec<String>>,
+    /// How often each event id has been offered, for its draws.
+    offered: Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// The faults are drawn from a fixed seed, per event id and attempt (and per
+/// call for a reset), so a run is the same whatever order the concurrent
+/// requests arrive in: a row never fails on chance, and a row that fails
+/// fails every time.
+const SEED: u64 = 0x7472_6169_6c72_656c;
+
+fn draw(key: &str, attempt: u64) -> fastrand::Rng {
+    // FNV-1a over the key, then the attempt: a stable seed for this draw.
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64 ^ SEED;
+    for byte in key.bytes().chain(attempt.to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    fastrand::Rng::with_seed(hash)
 }
 
 fn event_id(entry: &Value) -> String {
@@ -91,20 +108,28 @@ async fn answer(
     let mut results = Vec::new();
     let mut failed = 0;
     for entry in &entries {
-        if fastrand::f64() < f.partial {
+        let id = event_id(entry);
+        let attempt = {
+            let mut offered = endpoint.offered.lock().unwrap();
+            let n = offered.entry(id.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let mut rng = draw(&id, attempt);
+        if rng.f64() < f.partial {
             failed += 1;
-            let code = if fastrand::bool() {
+            let code = if rng.bool() {
                 "ThrottlingException"
             } else {
                 "InternalFailure"
             };
             results.push(json!({"ErrorCode": code, "ErrorMessage": "injected"}));
         } else {
-            endpoint.accepted.lock().unwrap().push(event_id(entry));
+            endpoint.accepted.lock().unwrap().push(id);
             results.push(json!({"EventId": format!("ev-{call}")}));
         }
     }
-    if fastrand::f64() < f.reset {
+    if draw("reset", call as u64).f64() < f.reset {
         // The entries were taken; the answer never arrives.
         return Err(std::io::Error::other("connection reset on purpose"));
     }
