@@ -568,3 +568,24 @@ def test_in_a_vpc_lambda_may_manage_each_functions_network_interfaces():
         pairs += [(f"{function}: {action}", p.request(action, action, "*")) for action in LAMBDA_VPC_ACTIONS]
     refused = {n: d for n, d in decide(pairs).items() if d["result"] != "Allowed"}
     assert not refused, refused
+
+
+def test_the_tamper_alerts_may_publish_to_an_encrypted_topic_in_another_account_through_sns_only():
+    topic = f"arn:aws:sns:{REGION}:{OUTSIDER}:security-alarms"
+    topic_key = f"arn:aws:kms:{REGION}:{OUTSIDER}:key/1a2b3c4d-1a2b-1a2b-1a2b-1a2b3c4d5e6f"
+    t = Deployed("template.yaml", SECURITY, {**DEPLOYMENTS["buffered"], "AlarmTopicArn": topic,
+                                             "AlarmTopicKmsKeyArn": topic_key})
+    p = As(t, "AlarmTopicRole")
+    # What docs/deploy.md asks of the topic's account: the topic and its key admit the role.
+    topic_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": p.role_arn},
+                                                            "Action": "sns:Publish", "Resource": topic}]}
+    key_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": p.role_arn},
+                                                          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                                                          "Resource": "*"}]}
+    allowed = [("publish", p.request("Publish", "sns:Publish", topic, OUTSIDER, resource_policy=topic_policy)),
+               *[(r.name, r) for r in p.through("sns", topic_key, key_policy, {}, ("kms:GenerateDataKey",
+                                                                                  "kms:Decrypt"), OUTSIDER)]]
+    assert {n: d["result"] for n, d in decide(allowed).items()} == {n: "Allowed" for n, _ in allowed}
+    # Not directly: the role may use the key only through SNS.
+    direct = p.request("Decrypt directly", "kms:Decrypt", topic_key, OUTSIDER, resource_policy=key_policy)
+    assert judge([direct])[0]["result"] != "Allowed"
