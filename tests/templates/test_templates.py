@@ -347,9 +347,9 @@ def test_consumers_manage_only_rules_they_create_on_the_category_buses():
 NO_RESOURCE_LEVEL = {
     "organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListAccountsForParent", "organizations:ListTagsForResource",
-    "cloudtrail:DescribeTrails",
+    "cloudtrail:DescribeTrails", "cloudwatch:GetMetricStatistics",
     # Lambda's VPC access (only with VpcId).
-    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
 }
 
@@ -407,7 +407,9 @@ def test_the_doctor_role_reads_and_sends_only_control_events():
     assert writes == ["events:PutEvents"]
     [put] = [s for a, s in allowed if a == "events:PutEvents"]
     assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
-    assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"}}}
+    # The test event only, never a heartbeat (test_iam_flows.py judges both).
+    assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"},
+                                                 "events:detail-type": "trailrelay Test Event"}}
     # It reads the trails (no trail, no events) and nothing else of CloudTrail.
     trail_actions = sorted(a for a, _ in allowed if a.startswith("cloudtrail:"))
     assert trail_actions == ["cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:GetTrailStatus"]
@@ -645,7 +647,7 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
         assert s["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": sub(
             "arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")}}, s["Sid"]
         for action in as_list(s["Action"]):
-            denied[action] = as_list(s["Resource"])
+            denied.setdefault(action, []).extend(as_list(s["Resource"]))
     # What the member stack creates, by the names relay_tampering watches.
     forward_rule = sub("arn:${AWS::Partition}:events:*:*:rule/${NamePrefix}-forward")
     for action in ["events:DisableRule", "events:DeleteRule", "events:PutRule", "events:PutTargets",
@@ -655,7 +657,9 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
              sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-heartbeat")]
     for action in ["iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
                    "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"]:
-        assert denied[action] == roles, action
+        assert denied[action] == roles + [sub("arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")], action
+    # Nobody but that role makes or changes a role of its name (test_iam_flows.py judges the attack).
+    assert denied["iam:CreateRole"] == [sub("arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")]
     assert denied["scheduler:DeleteSchedule"] == [sub("arn:${AWS::Partition}:scheduler:*:*:schedule/*/${NamePrefix}-heartbeat")]
     for action in ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
                    "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors"]:
