@@ -21,6 +21,8 @@ use trailrelay_shared::Settings;
 /// stack's doctor role (`--member-role-arn`): the test event on the default
 /// bus. The listener's queue and rule are made with the caller's own
 /// credentials in the security account.
+// Read by aws_calls' test, which writes tests/iam/aws-calls.json.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const MEMBER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] =
     &[trailrelay_adapters::calls::EVENTS_PUT_EVENTS];
 

@@ -26,6 +26,8 @@ use trailrelay_shared::Category;
 /// The calls the doctor makes in a member account, through the member
 /// stack's doctor role (`--member-role-arn`): the flow test
 /// (`tests/templates/test_iam_flows.py`) judges each against member-account.yaml.
+// Read by aws_calls' test, which writes tests/iam/aws-calls.json.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const MEMBER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] = {
     use trailrelay_adapters::calls::*;
     &[
@@ -43,6 +45,8 @@ pub(crate) const MEMBER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] = {
 
 /// The calls the doctor makes in a consumer account, through
 /// consumer-account.yaml's doctor role (`--consumer-role-arn`).
+// Read by aws_calls' test, which writes tests/iam/aws-calls.json.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const CONSUMER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] =
     &[trailrelay_adapters::calls::EVENTS_DESCRIBE_EVENT_BUS];
 
