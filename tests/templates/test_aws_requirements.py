@@ -520,3 +520,29 @@ def test_the_functions_trust_amazons_roots_only_in_the_aws_partition_and_when_as
     assert sorted(functions) == sorted(FUNCTIONS)
     for name in functions:
         assert t.props(name)["Environment"]["Variables"]["TRAILRELAY_TLS_ROOTS"] == expected, name
+
+
+# --- Rules sections ---------------------------------------------------------------
+
+# What a rule's condition and assertions may use (CloudFormation's "Rule
+# functions" page): the rule functions and Ref.
+RULE_FUNCTIONS = {"Fn::And", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn", "Fn::Equals", "Fn::Not",
+                  "Fn::Or", "Fn::RefAll", "Fn::ValueOf", "Fn::ValueOfAll", "Ref"}
+
+
+def functions_in(value):
+    if isinstance(value, list):
+        return set().union(*(functions_in(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        own = {k for k in value if k == "Ref" or k.startswith("Fn::") or k == "Condition"}
+        return own.union(*(functions_in(v) for v in value.values()))
+    return set()
+
+
+@pytest.mark.parametrize("path", ["template.yaml", "member-account.yaml", "consumer-account.yaml",
+                                  "security-subscription.yaml", "organization-guardrails.yaml"])
+def test_rules_use_only_the_functions_cloudformation_allows_in_them(path):
+    doc = Template(path, ACCOUNT).doc
+    for name, rule in doc.get("Rules", {}).items():
+        used = functions_in(rule.get("RuleCondition", {})) | functions_in(rule.get("Assertions", []))
+        assert used <= RULE_FUNCTIONS, f"{path} {name}: {sorted(used - RULE_FUNCTIONS)}"

@@ -589,3 +589,33 @@ def test_the_tamper_alerts_may_publish_to_an_encrypted_topic_in_another_account_
     # Not directly: the role may use the key only through SNS.
     direct = p.request("Decrypt directly", "kms:Decrypt", topic_key, OUTSIDER, resource_policy=key_policy)
     assert judge([direct])[0]["result"] != "Allowed"
+
+
+# The calls CloudFormation's AWS::Events::Rule handlers make for a consumer's
+# subscription rule on a category bus (the resource type's schema: create,
+# read, update, delete), tags included (docs/consumers.md, the deployer's policy).
+RULE_HANDLER_CALLS = ["events:PutRule", "events:PutTargets", "events:DescribeRule", "events:TagResource",
+                      "events:ListTargetsByRule", "events:ListTagsForResource", "events:RemoveTargets",
+                      "events:UntagResource", "events:DeleteRule"]
+
+
+def test_a_consumer_may_manage_its_own_subscription_rule_and_no_other():
+    t = security("buffered")
+    deployer = (f"arn:aws:iam::{CONSUMER}:role/Deployer", CONSUMER)
+    consumer_bus = bus_arn(CONSUMER, "trailrelay-consumer")
+    ours = f"arn:aws:events:{REGION}:{SECURITY}:rule/trailrelay-identity/trailrelay-identity-sub-siem"
+    theirs = f"arn:aws:events:{REGION}:{SECURITY}:rule/trailrelay-identity/trailrelay-identity-copy"
+
+    def call(action, rule, creator):
+        context = {**role_context(*deployer), "events:creatorAccount": creator}
+        if action == "events:PutTargets":
+            context["events:TargetArn"] = [consumer_bus]
+        return Request(action, session_arn(deployer[0]), action, rule, SECURITY, context, ADMIN_POLICY,
+                       t.bus_policy("trailrelay-identity"))
+
+    allowed = [(f"its own rule: {a}", call(a, ours, CONSUMER)) for a in RULE_HANDLER_CALLS]
+    refused = {n: d for n, d in decide(allowed).items() if d["result"] != "Allowed"}
+    assert not refused, refused
+    denied = [(f"the security account's rule: {a}", call(a, theirs, SECURITY)) for a in RULE_HANDLER_CALLS]
+    let_through = {n: d for n, d in decide(denied).items() if d["result"] == "Allowed"}
+    assert not let_through, let_through

@@ -335,7 +335,9 @@ def test_consumers_manage_only_rules_they_create_on_the_category_buses():
         # PutTargets has a statement of its own (tests/templates/test_aws_requirements.py).
         assert sorted(consumer["Action"]) == sorted([
             "events:PutRule", "events:DeleteRule", "events:RemoveTargets", "events:DescribeRule",
-            "events:EnableRule", "events:DisableRule", "events:ListTargetsByRule"])
+            "events:EnableRule", "events:DisableRule", "events:ListTargetsByRule",
+            # AWS::Events::Rule's handlers tag what they create (test_iam_flows.py judges each call).
+            "events:TagResource", "events:UntagResource", "events:ListTagsForResource"])
         assert consumer["Resource"]["Fn::Sub"].endswith(":rule/" + name + "/*")
         assert consumer["Condition"] == {
             "StringEqualsIfExists": {"events:creatorAccount": "${aws:PrincipalAccount}"}}
