@@ -21,7 +21,7 @@ TOOLS := $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed $(
 TOOLS_PATH := $(CURDIR)/$(VENV)/zigbin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # Offline checks need a region and some credentials, never real ones.
 OFFLINE_AWS := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
-TEMPLATES := template.yaml member-account.yaml consumer-account.yaml security-subscription.yaml organization-guardrails.yaml
+TEMPLATES := template.yaml member-roles.yaml member-account.yaml consumer-account.yaml security-subscription.yaml organization-guardrails.yaml
 
 .PHONY: all build build-functions check test lint validate e2e soak demo explain bench schema tools sam-build lambda deploy clean
 

@@ -530,17 +530,48 @@ class Consumer:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+class MemberRoles:
+    """A member account's roles from member-roles.yaml, in moto: the
+    forwarder, heartbeat and (with SecurityAccountId) doctor roles, with
+    their trust and inline policies, made once per account as the roles
+    StackSet makes them (moto stores them and enforces none)."""
+
+    def __init__(self, moto, account, ingest_bus_arn, parameters=None):
+        self.account = account
+        self.template = Template("member-roles.yaml", account, {"IngestBusArn": ingest_bus_arn, **(parameters or {})})
+        iam = moto.client("iam", account)
+        self.names = {}
+        for rid in self.template.resources("AWS::IAM::Role"):
+            p = self.template.props(rid)
+            iam.create_role(RoleName=p["RoleName"], AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]))
+            for policy in p.get("Policies", []):
+                iam.put_role_policy(RoleName=p["RoleName"], PolicyName=policy["PolicyName"],
+                                    PolicyDocument=json.dumps(policy["PolicyDocument"]))
+            self.names[rid] = p["RoleName"]
+
+
 class Member:
     """A member account's forwarding path from member-account.yaml, in moto:
     the forward rule on its default bus in one region, targeting the ingest
-    bus, and what its heartbeat schedule would put on that bus."""
+    bus, and what its heartbeat schedule would put on that bus. The roles it
+    names must exist first (MemberRoles), as in AWS, where Scheduler checks
+    the schedule's role when the schedule is created."""
 
     def __init__(self, moto, account, ingest_bus_arn, region=REGION, parameters=None):
         self.account = account
         self.region = region
         self.events = moto.client("events", account, region)
         t = Template("member-account.yaml", account,
-                     {"IngestBusArn": ingest_bus_arn, "PrimaryRegion": REGION, **(parameters or {})}, region=region)
+                     {"IngestBusArn": ingest_bus_arn, **(parameters or {})}, region=region)
+        iam = moto.client("iam", account)
+        named = [target["RoleArn"] for rid in t.resources("AWS::Events::Rule") for target in t.props(rid)["Targets"]
+                 if "RoleArn" in target] + [t.props("HeartbeatSchedule")["Target"]["RoleArn"]]
+        for arn in named:
+            try:
+                iam.get_role(RoleName=arn.rsplit("/", 1)[1])
+            except iam.exceptions.NoSuchEntityException:
+                raise RuntimeError(f"{account}: member-account.yaml names {arn}, which does not exist: "
+                                   "deploy member-roles.yaml in the account first") from None
         for rid in t.resources("AWS::Events::Rule"):
             p = t.props(rid)
             targets = [{k: v for k, v in target.items() if k != "DeadLetterConfig"} for target in p["Targets"]]

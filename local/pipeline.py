@@ -13,7 +13,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-from localaws import REGION, ROOT, Function, Member, Moto, Organization, Relay, expected, fixtures, sqs_batch
+from localaws import REGION, ROOT, Function, Member, MemberRoles, Moto, Organization, Relay, expected, fixtures, sqs_batch
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
@@ -43,6 +43,7 @@ class Local:
         say("creating an organization in moto shaped like config/accounts.json")
         self.organization = Organization(self.moto)
         self.members = {}
+        self.member_roles = {}
         say("starting the enricher and account-sync under cargo lambda watch (they compile on the first invoke)")
         self.function = Function(log_dir, self.relay.function_environment("Enricher"))
         self.sync_function = Function(log_dir, self.relay.function_environment("AccountSync"),
@@ -74,6 +75,9 @@ class Local:
 
     def member(self, account, region=None):
         region = region or REGION
+        if account not in self.member_roles:
+            # The roles StackSet's instance comes first (its auto-deployment is the regional one's DependsOn).
+            self.member_roles[account] = MemberRoles(self.moto, account, self.relay.ingest_bus_arn)
         if (account, region) not in self.members:
             self.members[(account, region)] = Member(self.moto, account, self.relay.ingest_bus_arn, region)
         return self.members[(account, region)]

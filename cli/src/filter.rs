@@ -94,8 +94,9 @@ pub struct SuggestArgs {
     /// The EventBridge charge a month to get under, in the prices' currency.
     #[arg(long)]
     budget: Option<f64>,
-    /// The longest pattern the account allows (EventBridge: 2,048 by
-    /// default, raisable to 4,096).
+    /// The longest pattern every member account and region allows
+    /// (EventBridge: 2,048 by default, raisable to 4,096 per account and
+    /// region; the lowest among the StackSet's instances is the limit).
     #[arg(long, default_value_t = DEFAULT_PATTERN_LIMIT)]
     max_pattern_length: usize,
     /// The member template's ControlSource.
@@ -359,7 +360,7 @@ fn render(o: &Outcome, reached: bool) -> String {
         t += "Suggested exclusion for the member forward rule:\n";
     } else {
         t += &format!(
-            "REFUSED: the target needs {} of {} chunks dropped; the best safe exclusion within {} characters drops {} ({:.1}%, {:.2} a month). Lower the target, or raise the pattern limit (--max-pattern-length 4096 after a quota increase).\n",
+            "REFUSED: the target needs {} of {} chunks dropped; the best safe exclusion within {} characters drops {} ({:.1}%, {:.2} a month). Lower the target, or raise the pattern limit (--max-pattern-length 4096, only once the quota is 4,096 in every member account and region: docs/deploy.md).\n",
             o.target_chunks, o.total.chunks, o.max_pattern_length, o.excluded.chunks, o.excluded_share * 100.0, o.cost_per_month_saved
         );
         t += "The best safe exclusion:\n";

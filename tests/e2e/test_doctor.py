@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from localaws import REGION, ROOT, SECURITY_ACCOUNT, Consumer, Member, Moto, Organization, Relay, Template, categories
+from localaws import REGION, ROOT, SECURITY_ACCOUNT, Consumer, Member, MemberRoles, Moto, Organization, Relay, Template, categories
 
 CLI = os.path.join(ROOT, "target", "debug", "trailrelay")
 
@@ -27,19 +27,17 @@ class Deployment:
         org_id = moto.client("organizations").describe_organization()["Organization"]["Id"]
         self.relay = Relay(moto, [], organization_id=org_id)
         self.member_account = self.organization.ids["333333333333"]
+        self.member_roles = MemberRoles(moto, self.member_account, self.relay.ingest_bus_arn,
+                                        {"SecurityAccountId": SECURITY_ACCOUNT})
         self.member = Member(moto, self.member_account, self.relay.ingest_bus_arn)
         # The security account (here also the management account) forwards its own events too.
+        MemberRoles(moto, SECURITY_ACCOUNT, self.relay.ingest_bus_arn)
         Member(moto, SECURITY_ACCOUNT, self.relay.ingest_bus_arn)
-        self.member_template = Template("member-account.yaml", self.member_account,
-                                        {"IngestBusArn": self.relay.ingest_bus_arn, "PrimaryRegion": REGION})
         self.member_iam = moto.client("iam", self.member_account)
-        role = self.member_template.props("ForwarderRole")
+        role = self.member_roles.template.props("ForwarderRole")
         self.forwarder = role["RoleName"]
         self.trust = json.dumps(role["AssumeRolePolicyDocument"])
-        self.member_iam.create_role(RoleName=self.forwarder, AssumeRolePolicyDocument=self.trust)
         self.policies = {p["PolicyName"]: json.dumps(p["PolicyDocument"]) for p in role["Policies"]}
-        for name, document in self.policies.items():
-            self.member_iam.put_role_policy(RoleName=self.forwarder, PolicyName=name, PolicyDocument=document)
         self._enricher()
         self.doctor_role = f"arn:aws:iam::{self.member_account}:role/trailrelay-doctor"
         # A consumer account subscribed through consumer-account.yaml, with its doctor role.

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from localaws import SECURITY_ACCOUNT, Member, Moto
+from localaws import SECURITY_ACCOUNT, Member, MemberRoles, Moto
 
 MEMBER_ACCOUNT = "222233334444"
 OTHER_ACCOUNT = "555566667777"
@@ -52,6 +52,7 @@ def record(name, source="kms.amazonaws.com", read_only=True, **extra):
 
 def test_the_excluded_calls_stay_behind_and_everything_else_reaches_the_ingest_bus(moto, ingest):
     bus, sqs, url = ingest
+    MemberRoles(moto, MEMBER_ACCOUNT, bus)
     member = Member(moto, MEMBER_ACCOUNT, bus, parameters=EXCLUSION)
     excluded = [record("Decrypt"), record("GenerateDataKey"),
                 record("GetObject", source="s3.amazonaws.com",

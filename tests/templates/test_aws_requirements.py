@@ -546,3 +546,89 @@ def test_rules_use_only_the_functions_cloudformation_allows_in_them(path):
     for name, rule in doc.get("Rules", {}).items():
         used = functions_in(rule.get("RuleCondition", {})) | functions_in(rule.get("Assertions", []))
         assert used <= RULE_FUNCTIONS, f"{path} {name}: {sorted(used - RULE_FUNCTIONS)}"
+
+
+# --- the member roll-out (docs/deploy.md) ---------------------------------------------
+
+def deploy_commands():
+    """Each `aws cloudformation <verb>` of docs/deploy.md's sh blocks, in
+    order: (verb, {option: [values]}), with `$(...)` kept as one word."""
+    with open(os.path.join(ROOT, "docs", "deploy.md")) as f:
+        text = f.read()
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0] if not line.lstrip().startswith("#") else ""
+            m = re.match(r"\s*aws cloudformation ([a-z-]+) (.*)", line)
+            if not m:
+                continue
+            options, key = {}, None
+            for word in re.findall(r'"(?:\\.|[^"\\])*"|\S+', m.group(2)):
+                if word.startswith("--"):
+                    key = word
+                    options.setdefault(key, [])
+                elif key:
+                    options[key].append(word)
+            out.append((m.group(1), options))
+    return out
+
+
+def stack_set_of(options):
+    return options.get("--stack-set-name", [None])[0]
+
+
+def test_the_documented_roll_out_makes_the_roles_once_and_the_regional_stacks_after_them():
+    commands = deploy_commands()
+    created = {stack_set_of(o): o for verb, o in commands if verb == "create-stack-set"}
+    roles, regional = created["trailrelay-member-roles"], created["trailrelay-member"]
+    assert roles["--template-body"] == ["file://member-roles.yaml"]
+    assert regional["--template-body"] == ["file://member-account.yaml"]
+    # Named roles need CAPABILITY_NAMED_IAM; the regional stack makes no IAM resource.
+    assert roles["--capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    # Operation preferences do not apply to auto-deployment: only DependsOn orders a new account's stacks.
+    auto = json.loads(json.loads(regional["--auto-deployment"][0]).replace(
+        '$(aws cloudformation describe-stack-set --stack-set-name trailrelay-member-roles '
+        '--query StackSet.StackSetARN --output text)', "ROLES_ARN"))
+    assert auto == {"Enabled": True, "RetainStacksOnAccountRemoval": False, "DependsOn": ["ROLES_ARN"]}
+    assert "Enabled=true" in roles["--auto-deployment"][0]
+    instances = [(stack_set_of(o), o) for verb, o in commands if verb == "create-stack-instances"]
+    names = [n for n, _ in instances]
+    assert names.index("trailrelay-member-roles") < names.index("trailrelay-member")
+    [roles_regions] = [o["--regions"] for n, o in instances if n == "trailrelay-member-roles"]
+    assert len(roles_regions) == 1, "IAM is global: one region makes the roles"
+    first_regional = next(o for n, o in instances if n == "trailrelay-member")
+    assert "us-east-1" in first_regional["--regions"], "global services record their events in us-east-1 only"
+    # The parameters given to each exist in its template, and each template's required ones are given.
+    for stack_set, template in (("trailrelay-member-roles", "member-roles.yaml"),
+                                ("trailrelay-member", "member-account.yaml")):
+        declared = Template(template, ACCOUNT).doc["Parameters"]
+        given = {dict(f.split("=", 1) for f in w.split(","))["ParameterKey"]
+                 for w in created[stack_set].get("--parameters", [])}
+        assert given <= set(declared), (template, given - set(declared))
+        assert {k for k, v in declared.items() if "Default" not in v} <= given, template
+    # The management account's plain stacks: the roles first, then the regional stack.
+    plain = [o["--template-file"][0] for verb, o in commands if verb == "deploy"
+             and o.get("--template-file", [""])[0].startswith("member-")]
+    assert plain[:2] == ["member-roles.yaml", "member-account.yaml"]
+    for verb, o in commands:
+        if verb == "deploy" and o.get("--template-file") == ["member-roles.yaml"]:
+            assert o["--capabilities"] == ["CAPABILITY_NAMED_IAM"]
+
+
+def test_the_roll_out_says_what_stops_a_stack_set_and_how_a_delegated_administrator_calls():
+    with open(os.path.join(ROOT, "docs", "deploy.md")) as f:
+        text = f.read()
+    text = " ".join(text.split())
+    rollout = text[text.index("### Roll-out"):text.index("### Upgrading from the single member stack")]
+    # What fails an instance at failure tolerance 0, each with its way out.
+    for phrase in ("disabled by default", "aws account enable-region", "FailureToleranceCount",
+                   "SKIPPED_SUSPENDED_ACCOUNT", "--call-as DELEGATED_ADMIN"):
+        assert phrase in rollout, phrase
+    # The prove-live rows run in one account before the targets widen.
+    with open(os.path.join(ROOT, "docs", "aws-requirements.md")) as f:
+        live = re.findall(r"^\| (R\d+) \| \*\*Prove live\.\*\*", f.read(), re.M)
+    assert live, "the table has prove-live rows"
+    for row in live:
+        assert row in rollout, f"the roll-out runs {row}'s step first"
+    # Raising the pattern limit is for every account and region, or none.
+    assert "in every account and region the StackSet deploys to" in text

@@ -56,10 +56,11 @@ def security(name):
     return Deployed("template.yaml", SECURITY, DEPLOYMENTS[name])
 
 
-def member(region=REGION):
-    return Deployed("member-account.yaml", MEMBER, {
+def member_roles():
+    """The member account's roles (member-roles.yaml), made once for every region."""
+    return Deployed("member-roles.yaml", MEMBER, {
         "IngestBusArn": f"arn:aws:events:{REGION}:{SECURITY}:event-bus/trailrelay-ingest",
-        "SecurityAccountId": SECURITY, "PrimaryRegion": REGION}, region=region)
+        "SecurityAccountId": SECURITY})
 
 
 def consumer():
@@ -254,13 +255,12 @@ def flows_reconciler(t, api):
 def flows_doctor_member(t, api):
     out = []
     for region in (REGION, OTHER_REGION):
-        m = member(region)
-        p = As(member(), "DoctorRole", guardrail_scps())
+        m = member_roles()
+        p = As(m, "DoctorRole", guardrail_scps())
         forward_rule = f"arn:aws:events:{region}:{MEMBER}:rule/trailrelay-forward"
         shadow_trail = f"arn:aws:cloudtrail:{region}:{MANAGEMENT}:trail/org-trail"
         resources = {
-            "iam:GetRole": m.arn_of("ForwarderRole") if "ForwarderRole" in m.doc["Resources"] else
-            f"arn:aws:iam::{MEMBER}:role/trailrelay-forwarder",
+            "iam:GetRole": m.arn_of("ForwarderRole"),
             "events:DescribeRule": forward_rule, "events:ListTargetsByRule": forward_rule,
             "cloudtrail:DescribeTrails": "*",
             # A shadow trail answers in the member account for the organization's trail.
@@ -280,7 +280,7 @@ def flows_doctor_consumer(t, api):
 
 
 def flows_send_test_event_member(t, api):
-    m = member()
+    m = member_roles()
     p = As(m, "DoctorRole", guardrail_scps())
     return [put_events(p, bus_arn(MEMBER, "default", region), m.params["ControlSource"], "trailrelay Test Event",
                        MEMBER) for region in (REGION, OTHER_REGION)]
@@ -374,7 +374,7 @@ def service_requests():
         out += [(f"{deployment}: Firehose {r.name}", r) for r in delivery.through(
             "s3", key, key_policy, s3_context(copy, "enriched/identity/x.gz"), ("kms:GenerateDataKey",))]
     # Member side: EventBridge assumes the forwarder role, Scheduler the heartbeat role; both put.
-    m = member()
+    m = member_roles()
     forward_rule = f"arn:aws:events:{REGION}:{MEMBER}:rule/trailrelay-forward"
     out.append(("member: EventBridge assumes the forwarder role", Request(
         "assume", "events.amazonaws.com", "sts:AssumeRole", m.arn_of("ForwarderRole"), MEMBER,
@@ -411,7 +411,7 @@ def service_requests():
 def attack_requests():
     out = []
     t = security("buffered")
-    m = member()
+    m = member_roles()
     ingest = bus_arn(SECURITY, "trailrelay-ingest")
     ingest_policy = t.bus_policy("trailrelay-ingest")
     control = m.params["ControlSource"]

@@ -1,4 +1,4 @@
-"""Least-privilege and wiring checks of template.yaml and member-account.yaml.
+"""Least-privilege and wiring checks of template.yaml and the member templates.
 
 cfn-lint, sam validate and checkov do not know what trailrelay needs: that
 only the organization may forward, only the enricher may publish, every
@@ -23,6 +23,7 @@ def load(name):
 
 SECURITY = load("template.yaml")
 MEMBER = load("member-account.yaml")
+MEMBER_ROLES = load("member-roles.yaml")
 GUARDRAILS = load("organization-guardrails.yaml")
 CONSUMER = load("consumer-account.yaml")
 SUBSCRIPTION = load("security-subscription.yaml")
@@ -357,7 +358,7 @@ NO_RESOURCE_LEVEL = {
 
 
 def test_no_iam_statement_has_a_wildcard_action_or_resource():
-    for template in (SECURITY, MEMBER):
+    for template in (SECURITY, MEMBER_ROLES):
         for role, s in iam_statements(template):
             for action in as_list(s["Action"]):
                 assert action != "*" and not action.endswith(":*"), (role, action)
@@ -379,21 +380,21 @@ def test_roles_trust_only_their_service_in_their_own_account():
     assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                       "Action": "sts:AssumeRole",
                       "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]
-    trust = resources(MEMBER)["ForwarderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    trust = resources(MEMBER_ROLES)["ForwarderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust == [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
                       "Action": "sts:AssumeRole",
                       "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]
 
 
 def test_the_forwarder_may_put_events_on_the_ingest_bus_only():
-    [statement] = [s for r, s in iam_statements(MEMBER) if r == "ForwarderRole"]
+    [statement] = [s for r, s in iam_statements(MEMBER_ROLES) if r == "ForwarderRole"]
     assert statement["Action"] == "events:PutEvents"
     assert statement["Resource"] == {"Ref": "IngestBusArn"}
 
 
 def test_the_forward_rule_uses_the_forwarder_role_made_once_per_account():
-    role = resources(MEMBER)["ForwarderRole"]
-    assert role["Condition"] == "IsPrimaryRegion"
+    role = resources(MEMBER_ROLES)["ForwarderRole"]
+    assert "Condition" not in role
     assert role["Properties"]["RoleName"] == sub("${NamePrefix}-forwarder")
     [target] = resources(MEMBER)["ForwardRule"]["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "IngestBusArn"}
@@ -401,10 +402,45 @@ def test_the_forward_rule_uses_the_forwarder_role_made_once_per_account():
     assert resources(MEMBER)["ForwardRule"]["Properties"]["EventBusName"] == "default"
 
 
+def role_arns_named(value):
+    """Every RoleArn a resolved resource's properties name."""
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "RoleArn"] + [a for v in value.values() for a in role_arns_named(v)]
+    if isinstance(value, list):
+        return [a for v in value for a in role_arns_named(v)]
+    return []
+
+
+def test_iam_is_global_so_the_regional_member_stack_makes_no_role_and_names_only_the_roles_stacks():
+    # A regional stack that made the roles in one region left the others
+    # naming roles that might not exist yet when auto-deployment ran them
+    # in another order (operation preferences do not apply to it).
+    assert [rid for rid, r in resources(MEMBER).items() if r["Type"].startswith("AWS::IAM::")] == []
+    # Every instance of either stack is the same stack, whatever its region.
+    for template in (MEMBER, MEMBER_ROLES):
+        assert "AWS::Region" not in repr(template.get("Conditions", {})), template["Description"]
+    assert {rid: r.get("Condition") for rid, r in resources(MEMBER_ROLES).items()} == {
+        "ForwarderRole": None, "HeartbeatRole": None, "DoctorRole": "HasSecurityAccount"}
+    parameters = {"IngestBusArn": INGEST_BUS, "SecurityAccountId": "111111111111"}
+    roles = Template("member-roles.yaml", "123456789012", parameters)
+    made = {roles.arn_of(rid) for rid in roles.resources("AWS::IAM::Role")}
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
+        regional = Template("member-account.yaml", "123456789012", {"IngestBusArn": INGEST_BUS}, region=region)
+        named = {a for rid in regional.doc["Resources"] for a in role_arns_named(regional.props(rid))}
+        assert named == {roles.arn_of("ForwarderRole"), roles.arn_of("HeartbeatRole")}, region
+        assert named <= made
+    # A parameter both take means the same in both (one value passed to both StackSets).
+    for name in set(MEMBER["Parameters"]) & set(MEMBER_ROLES["Parameters"]):
+        regional, global_ = (dict(t["Parameters"][name]) for t in (MEMBER, MEMBER_ROLES))
+        regional.pop("Description"), global_.pop("Description")
+        assert regional == global_, name
+    assert {"IngestBusArn", "NamePrefix", "ControlSource"} <= set(MEMBER["Parameters"]) & set(MEMBER_ROLES["Parameters"])
+
+
 def test_the_doctor_role_reads_and_sends_only_control_events():
-    doctor = resources(MEMBER)["DoctorRole"]
-    assert doctor["Condition"] == "CreateDoctorRole"
-    allowed = [(a, s) for r, s in iam_statements(MEMBER) if r == "DoctorRole" for a in as_list(s["Action"])]
+    doctor = resources(MEMBER_ROLES)["DoctorRole"]
+    assert doctor["Condition"] == "HasSecurityAccount"
+    allowed = [(a, s) for r, s in iam_statements(MEMBER_ROLES) if r == "DoctorRole" for a in as_list(s["Action"])]
     writes = [a for a, _ in allowed if not a.split(":")[1].startswith(("Describe", "List", "Get"))]
     assert writes == ["events:PutEvents"]
     [put] = [s for a, s in allowed if a == "events:PutEvents"]
@@ -542,8 +578,8 @@ REQUIRED_TAGS = {"Application": {"Ref": "TagApplication"}, "Environment": {"Ref"
                  "Owner": {"Ref": "TagOwner"}}
 
 
-@pytest.mark.parametrize("template", [SECURITY, MEMBER, GUARDRAILS, CONSUMER, SUBSCRIPTION],
-                         ids=["template.yaml", "member-account.yaml", "organization-guardrails.yaml",
+@pytest.mark.parametrize("template", [SECURITY, MEMBER_ROLES, MEMBER, GUARDRAILS, CONSUMER, SUBSCRIPTION],
+                         ids=["template.yaml", "member-roles.yaml", "member-account.yaml", "organization-guardrails.yaml",
                               "consumer-account.yaml", "security-subscription.yaml"])
 def test_nothing_is_untagged(template):
     for name, resource in resources(template).items():
@@ -584,12 +620,12 @@ def test_each_member_region_sends_heartbeats_along_the_forwarding_path():
 
 
 def test_the_heartbeat_role_may_only_put_control_events_on_the_default_bus():
-    role = resources(MEMBER)["HeartbeatRole"]
-    assert role["Condition"] == "IsPrimaryRegion"
+    role = resources(MEMBER_ROLES)["HeartbeatRole"]
+    assert "Condition" not in role
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
-    [put] = [s for r, s in iam_statements(MEMBER) if r == "HeartbeatRole"]
+    [put] = [s for r, s in iam_statements(MEMBER_ROLES) if r == "HeartbeatRole"]
     assert put["Action"] == "events:PutEvents"
     assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
     assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"}}}
@@ -667,8 +703,9 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
                    "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors"]:
         assert denied[action] == [{"Ref": "OrganizationTrailArn"}], action
     # The member stack's names follow the same prefix.
-    assert MEMBER["Parameters"]["NamePrefix"]["Default"] == GUARDRAILS["Parameters"]["NamePrefix"]["Default"]
-    assert resources(MEMBER)["HeartbeatRole"]["Properties"]["RoleName"] == sub("${NamePrefix}-heartbeat")
+    for template in (MEMBER, MEMBER_ROLES):
+        assert template["Parameters"]["NamePrefix"]["Default"] == GUARDRAILS["Parameters"]["NamePrefix"]["Default"]
+    assert resources(MEMBER_ROLES)["HeartbeatRole"]["Properties"]["RoleName"] == sub("${NamePrefix}-heartbeat")
 
 
 def test_a_user_may_bring_their_own_key_for_every_store():

@@ -528,7 +528,9 @@ pub fn member_role(
     ingest_bus_arn: &str,
 ) -> Finding {
     let id = format!("member-role-{account}");
-    let fix = format!("redeploy the member stack's primary region in {account} (it owns {role})");
+    let fix = format!(
+        "redeploy member-roles.yaml in {account} (the trailrelay-member-roles StackSet's instance, or a plain stack in the management account): it owns {role}"
+    );
     let Some(trust) = trust.and_then(parse) else {
         return Finding::fail(id, format!("{role} does not exist in {account}"), fix);
     };

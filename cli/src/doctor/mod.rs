@@ -25,7 +25,7 @@ use trailrelay_shared::Category;
 
 /// The calls the doctor makes in a member account, through the member
 /// stack's doctor role (`--member-role-arn`): the flow test
-/// (`tests/templates/test_iam_flows.py`) judges each against member-account.yaml.
+/// (`tests/templates/test_iam_flows.py`) judges each against member-roles.yaml.
 // Read by aws_calls' test, which writes tests/iam/aws-calls.json.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const MEMBER_ROLE_CALLS: &[trailrelay_adapters::calls::Call] = {
@@ -644,7 +644,7 @@ fn management_coverage(
         Finding::warn(
             id,
             format!("the management account {management} was not checked: a StackSet does not deploy to it, so its member stack is deployed by hand"),
-            "deploy member-account.yaml in the management account, give it a doctor role, and pass its --member-role-arn",
+            "deploy member-roles.yaml (with SecurityAccountId, for its doctor role) and member-account.yaml in the management account, and pass its --member-role-arn",
         )
     }
 }

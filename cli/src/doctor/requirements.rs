@@ -361,13 +361,13 @@ pub fn missing_member_stack_fix(
 ) -> String {
     match management_account {
         Some(management) if management == account => format!(
-            "{account} is the management account, which a service-managed StackSet never deploys to: deploy member-account.yaml there as a plain stack in {region} (IngestBusArn={ingest_bus_arn})"
+            "{account} is the management account, which a service-managed StackSet never deploys to: deploy member-roles.yaml there once, then member-account.yaml as a plain stack in {region} (IngestBusArn={ingest_bus_arn})"
         ),
         Some(_) => format!(
             "add {account} (or its OU) and {region} to the trailrelay-member StackSet's deployment targets (aws cloudformation create-stack-instances); do not deploy a plain stack there, it would collide with the StackSet's named resources"
         ),
         None => format!(
-            "deploy the member stack to {account} {region}: through the trailrelay-member StackSet, or as a plain stack if {account} is the management account (IngestBusArn={ingest_bus_arn})"
+            "deploy the member stacks to {account} {region}: through the trailrelay-member-roles and trailrelay-member StackSets, or as plain stacks (member-roles.yaml once, then member-account.yaml) if {account} is the management account (IngestBusArn={ingest_bus_arn})"
         ),
     }
 }
