@@ -30,6 +30,7 @@ calls! {
     CLOUDTRAIL_GET_TRAIL_STATUS = "cloudtrail:GetTrailStatus" => ["cloudtrail:GetTrailStatus"];
     CLOUDTRAIL_GET_EVENT_SELECTORS = "cloudtrail:GetEventSelectors" => ["cloudtrail:GetEventSelectors"];
     CLOUDWATCH_GET_METRIC_STATISTICS = "cloudwatch:GetMetricStatistics" => ["cloudwatch:GetMetricStatistics"];
+    EC2_DESCRIBE_VPC_ATTRIBUTE = "ec2:DescribeVpcAttribute" => ["ec2:DescribeVpcAttribute"];
     DYNAMODB_UPDATE_ITEM = "dynamodb:UpdateItem" => ["dynamodb:UpdateItem"];
     DYNAMODB_SCAN = "dynamodb:Scan" => ["dynamodb:Scan"];
     EVENTS_PUT_EVENTS = "events:PutEvents" => ["events:PutEvents"];

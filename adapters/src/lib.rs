@@ -10,6 +10,8 @@ pub mod cloudtrail;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
 pub mod dynamodb;
+#[cfg(feature = "ec2")]
+pub mod ec2;
 pub mod eventbridge;
 #[cfg(feature = "iam")]
 pub mod iam;

@@ -131,7 +131,7 @@ def test_a_healthy_deployment_passes(deployment):
     assert {"ingest-bus-policy", "ingest-rule", "ingest-dlq", "enricher-environment", "enricher-role",
             "account-directory", "coverage-management-account", "reconciler", "enriched-copy",
             f"member-rule-{deployment.member_account}-{REGION}", f"member-rule-{SECURITY_ACCOUNT}-{REGION}",
-            f"member-role-{deployment.member_account}", "member-exclusions"} <= passed, sorted(passed)
+            f"member-role-{deployment.member_account}", "member-exclusions", "vpc-dns"} <= passed, sorted(passed)
     # The forward rule's FailedInvocations: moto answers GetMetricStatistics
     # only for metrics put into it, so "could not check" is an honest answer too.
     for account in (deployment.member_account, SECURITY_ACCOUNT):

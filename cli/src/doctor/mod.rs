@@ -379,7 +379,7 @@ impl Reader<'_> {
         let enricher_role = format!("arn:aws:iam::{account}:role/{}", self.name("enricher"));
         let check_role = format!("arn:aws:iam::{account}:role/{}", self.name("path-check"));
         // The reconciler, when deployed, reports on the audit bus too.
-        let reconciler_role = match security.function_environment(&self.name("reconcile")).await {
+        let reconciler_role = match security.function(&self.name("reconcile")).await {
             Ok(_) => Some(format!(
                 "arn:aws:iam::{account}:role/{}",
                 self.name("reconcile")
@@ -417,11 +417,12 @@ impl Reader<'_> {
             }
         }
 
-        let function = security
-            .function_environment(&self.name("enricher"))
-            .await
-            .ok();
-        let environment = function.clone().unwrap_or_default();
+        let function = security.function(&self.name("enricher")).await.ok();
+        findings.push(match function.as_ref().and_then(|f| f.vpc_id.as_deref()) {
+            Some(vpc) => requirements::vpc_dns(vpc, security.vpc_dns(vpc).await),
+            None => requirements::vpc_dns_outside_a_vpc(function.is_some()),
+        });
+        let environment = function.clone().map(|f| f.environment).unwrap_or_default();
         findings.push(enricher_environment(
             function.is_some(),
             &environment,
@@ -495,8 +496,8 @@ impl Reader<'_> {
         now: OffsetDateTime,
     ) -> Vec<Finding> {
         let name = self.name("reconcile");
-        let environment = match security.function_environment(&name).await {
-            Ok(environment) => environment,
+        let environment = match security.function(&name).await {
+            Ok(function) => function.environment,
             Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
                 return vec![judge::reconciler(&name, None)]
             }

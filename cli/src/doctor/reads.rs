@@ -3,10 +3,11 @@
 //! reader's wiring (which names, which accounts, which regions) is tested
 //! in milliseconds.
 
-use std::collections::BTreeMap;
 use trailrelay_adapters::cloudtrail::Trail;
+use trailrelay_adapters::ec2::VpcDns;
 use trailrelay_adapters::eventbridge::{Bus, Rule};
 use trailrelay_adapters::iam::Role;
+use trailrelay_adapters::lambda::FunctionConfiguration;
 use trailrelay_adapters::organizations::Organization;
 use trailrelay_adapters::sqs::Queue;
 use trailrelay_adapters::Error;
@@ -25,7 +26,8 @@ pub(crate) trait Deployment: Sized {
     async fn queue(&self, name: &str) -> Result<Queue, Error>;
     /// The error codes of the dead letters waiting in a queue (a peek).
     async fn dead_letter_codes(&self, queue: &Queue) -> Result<Vec<String>, Error>;
-    async fn function_environment(&self, name: &str) -> Result<BTreeMap<String, String>, Error>;
+    async fn function(&self, name: &str) -> Result<FunctionConfiguration, Error>;
+    async fn vpc_dns(&self, vpc_id: &str) -> Result<VpcDns, Error>;
     async fn key_policy(&self, key: &str) -> Result<String, Error>;
     async fn role(&self, name: &str) -> Result<Role, Error>;
     async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error>;
@@ -83,8 +85,11 @@ impl Deployment for Live {
             .peek_error_codes(&queue.url)
             .await
     }
-    async fn function_environment(&self, name: &str) -> Result<BTreeMap<String, String>, Error> {
-        trailrelay_adapters::lambda::environment(&self.config, name).await
+    async fn function(&self, name: &str) -> Result<FunctionConfiguration, Error> {
+        trailrelay_adapters::lambda::configuration(&self.config, name).await
+    }
+    async fn vpc_dns(&self, vpc_id: &str) -> Result<VpcDns, Error> {
+        trailrelay_adapters::ec2::vpc_dns(&self.config, vpc_id).await
     }
     async fn key_policy(&self, key: &str) -> Result<String, Error> {
         trailrelay_adapters::kms::key_policy(&self.config, key).await

@@ -1,13 +1,17 @@
 //! The doctor's judgements of the rules in docs/aws-requirements.md that a
 //! live account can show and the emulator cannot: what the relay key's
-//! policy grants, and whether the dead-letter queues survive a key failure.
+//! policy grants, whether the dead-letter queues survive a key failure,
+//! whether the trails log, whether a VPC resolves its endpoints' names.
 //! Pure: the doctor reads, these judge.
 
 use crate::finding::Finding;
 use serde_json::Value;
 use trailrelay_adapters::cloudtrail::{AdvancedSelector, BasicSelector, Trail};
+use trailrelay_adapters::ec2::VpcDns;
+use trailrelay_adapters::Error;
 
 pub const KEY_GRANTS: &str = "key-grants";
+pub const VPC_DNS: &str = "vpc-dns";
 
 /// One grant the key policy must make, with the row of
 /// docs/aws-requirements.md that says why.
@@ -468,6 +472,70 @@ pub fn consumer_bus_policy(
 
 fn action_matches_events(granted: &str) -> bool {
     granted == "events:PutEvents" || granted == "events:*" || granted == "*"
+}
+
+/// In a VPC the functions reach EventBridge, KMS and STS through interface
+/// endpoints by their private DNS names, which resolve only where the VPC
+/// has both `enableDnsSupport` and `enableDnsHostnames` on (R27).
+pub fn vpc_dns(vpc: &str, dns: Result<VpcDns, Error>) -> Finding {
+    let dns = match dns {
+        Ok(dns) => dns,
+        Err(e) => {
+            return Finding::could_not_check(
+                VPC_DNS,
+                format!("the DNS attributes of {vpc} could not be read ({e}): the doctor's principal needs ec2:DescribeVpcAttribute"),
+            )
+        }
+    };
+    let off: Vec<&str> = [
+        ("enableDnsSupport", dns.support),
+        ("enableDnsHostnames", dns.hostnames),
+    ]
+    .into_iter()
+    .filter(|(_, on)| !on)
+    .map(|(name, _)| name)
+    .collect();
+    if off.is_empty() {
+        Finding::pass(
+            VPC_DNS,
+            format!("{vpc} has enableDnsSupport and enableDnsHostnames on: the interface endpoints' private DNS names resolve"),
+        )
+    } else {
+        Finding::fail(
+            VPC_DNS,
+            format!(
+                "{vpc} has {} off: the functions cannot resolve the interface endpoints' private DNS names, so every EventBridge, KMS and STS call times out",
+                off.join(" and ")
+            ),
+            off.iter()
+                .map(|a| format!("aws ec2 modify-vpc-attribute --vpc-id {vpc} --{} Value=true", kebab(a)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
+
+/// Outside a VPC there are no interface endpoints to resolve.
+pub fn vpc_dns_outside_a_vpc(function_exists: bool) -> Finding {
+    if function_exists {
+        Finding::pass(
+            VPC_DNS,
+            "the functions run outside a VPC: nothing to resolve",
+        )
+    } else {
+        Finding::could_not_check(VPC_DNS, "the enricher function does not exist")
+    }
+}
+
+/// `enableDnsSupport` as the CLI spells its flag (`enable-dns-support`).
+fn kebab(attribute: &str) -> String {
+    attribute.chars().fold(String::new(), |mut out, c| {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+        out
+    })
 }
 
 #[cfg(test)]

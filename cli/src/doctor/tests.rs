@@ -6,8 +6,10 @@ use super::reads::Deployment;
 use super::*;
 use std::collections::BTreeMap;
 use trailrelay_adapters::cloudtrail::Trail;
+use trailrelay_adapters::ec2::VpcDns;
 use trailrelay_adapters::eventbridge::{Bus, Rule};
 use trailrelay_adapters::iam::Role;
+use trailrelay_adapters::lambda::FunctionConfiguration;
 use trailrelay_adapters::sqs::Queue;
 use trailrelay_adapters::Error;
 
@@ -24,6 +26,9 @@ struct Fake {
     rules: BTreeMap<(String, String, String), Rule>,
     queues: BTreeMap<String, Queue>,
     functions: BTreeMap<String, BTreeMap<String, String>>,
+    /// The VPC each function runs in, and each VPC's DNS settings.
+    function_vpcs: BTreeMap<String, String>,
+    vpcs: BTreeMap<String, VpcDns>,
     roles: BTreeMap<String, Role>,
     /// Object keys per bucket.
     objects: BTreeMap<String, Vec<String>>,
@@ -79,11 +84,22 @@ impl Deployment for Fake {
     async fn dead_letter_codes(&self, _queue: &Queue) -> Result<Vec<String>, Error> {
         Ok(vec!["KMSAccessDeniedException".into()])
     }
-    async fn function_environment(&self, name: &str) -> Result<BTreeMap<String, String>, Error> {
-        self.functions
+    async fn function(&self, name: &str) -> Result<FunctionConfiguration, Error> {
+        let environment = self
+            .functions
             .get(name)
             .cloned()
-            .ok_or(missing("GetFunctionConfiguration"))
+            .ok_or(missing("GetFunctionConfiguration"))?;
+        Ok(FunctionConfiguration {
+            environment,
+            vpc_id: self.function_vpcs.get(name).cloned(),
+        })
+    }
+    async fn vpc_dns(&self, vpc_id: &str) -> Result<VpcDns, Error> {
+        self.vpcs
+            .get(vpc_id)
+            .copied()
+            .ok_or(missing("DescribeVpcAttribute"))
     }
     async fn key_policy(&self, _key: &str) -> Result<String, Error> {
         Err(missing("GetKeyPolicy"))
@@ -361,4 +377,55 @@ fn the_audit_bus_must_admit_the_reconciler_once_it_is_deployed() {
     // The stack's policy before the fix: every report refused.
     assert_eq!(with_audit(&relay, true), Status::Fail);
     assert_eq!(with_audit(&all, true), Status::Pass);
+}
+
+#[test]
+fn a_vpc_whose_dns_cannot_resolve_the_endpoints_fails_vpc_dns() {
+    let vpc_dns = |vpc: Option<VpcDns>| {
+        let mut security = Fake {
+            region: "us-east-1".into(),
+            ..Fake::default()
+        };
+        security
+            .functions
+            .insert("trailrelay-enricher".into(), BTreeMap::new());
+        if let Some(dns) = vpc {
+            security
+                .function_vpcs
+                .insert("trailrelay-enricher".into(), "vpc-0abc".into());
+            security.vpcs.insert("vpc-0abc".into(), dns);
+        }
+        status_of(&read(&security, &args(&[])), "vpc-dns")
+            .cloned()
+            .expect("a vpc-dns finding")
+    };
+    assert_eq!(vpc_dns(None).status, Status::Pass);
+    let on = VpcDns {
+        support: true,
+        hostnames: true,
+    };
+    assert_eq!(vpc_dns(Some(on)).status, Status::Pass);
+    // A VPC made by `aws ec2 create-vpc` has hostnames off.
+    let made = vpc_dns(Some(VpcDns {
+        support: true,
+        hostnames: false,
+    }));
+    assert_eq!(made.status, Status::Fail);
+    assert!(
+        made.evidence
+            .contains("vpc-0abc has enableDnsHostnames off"),
+        "{}",
+        made.evidence
+    );
+    assert_eq!(
+        made.fix.as_deref(),
+        Some("aws ec2 modify-vpc-attribute --vpc-id vpc-0abc --enable-dns-hostnames Value=true")
+    );
+    let both = vpc_dns(Some(VpcDns {
+        support: false,
+        hostnames: false,
+    }));
+    assert!(both
+        .evidence
+        .contains("enableDnsSupport and enableDnsHostnames off"));
 }
