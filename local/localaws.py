@@ -8,6 +8,7 @@
 
 Nothing here talks to anything but 127.0.0.1.
 """
+import base64
 import gzip
 import hashlib
 import json
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -94,13 +96,77 @@ def started(proc, port, seconds, what):
         raise
 
 
-class Moto:
-    """moto in server mode on a free loopback port."""
+# The access key each function runs with here, by its template resource and
+# by its name in tests/iam/aws-calls.json (moto maps any key it did not
+# issue to its default account, the security account).
+FUNCTION_KEYS = {"Enricher": "AKIDENRICHER", "AccountSync": "AKIDACCOUNTSYNC", "PathCheck": "AKIDPATHCHECK",
+                 "Reconciler": "AKIDRECONCILER"}
+PRINCIPAL_OF_KEY = {"AKIDENRICHER": "enricher", "AKIDACCOUNTSYNC": "account-sync", "AKIDPATHCHECK": "path-check",
+                    "AKIDRECONCILER": "reconciler"}
+# A SigV4 credential scope's service, by its IAM prefix.
+SIGNING_SERVICES = {"monitoring": "cloudwatch"}
 
-    def __init__(self, log_dir):
+
+def recorded_calls(recording, keys):
+    """What moto's recording holds of the requests signed with these access
+    keys, as {access key: {"service:Operation"}}:
+    the service from the request's SigV4 scope, the operation from its
+    protocol (JSON's X-Amz-Target, query's Action, REST paths of S3 and
+    Lambda). A request it cannot name raises, so none is left uncounted."""
+    out = {}
+    with open(recording) as f:
+        for line in f:
+            entry = json.loads(line)
+            headers = {k.lower(): v for k, v in entry["headers"].items()}
+            scope = re.search(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request", headers.get("authorization", ""))
+            if scope is None or scope.group(1) not in keys:
+                continue  # unsigned (moto's own API) or the harness's own calls
+            key, service = scope.group(1), SIGNING_SERVICES.get(scope.group(2), scope.group(2))
+            out.setdefault(key, set()).add(f"{service}:{recorded_operation(service, entry, headers)}")
+    return out
+
+
+def recorded_operation(service, entry, headers):
+    if "x-amz-target" in headers:
+        return headers["x-amz-target"].rsplit(".", 1)[1]
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    url = urllib.parse.urlsplit(entry["url"])
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    if "Action" in query or body.startswith("Action=") or "&Action=" in body:
+        return (query.get("Action") or urllib.parse.parse_qs(body)["Action"])[0]
+    path = urllib.parse.unquote(url.path)
+    if service == "s3":
+        bucket_and_key = path.lstrip("/").split("/", 1)
+        has_key = len(bucket_and_key) == 2 and bucket_and_key[1] != ""
+        if entry["method"] == "GET" and not has_key and query.get("list-type") == ["2"]:
+            return "ListObjectsV2"
+        if has_key and entry["method"] in ("GET", "PUT", "HEAD", "DELETE"):
+            return {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}[
+                entry["method"]]
+    if service == "lambda":
+        if re.fullmatch(r"/2015-03-31/functions/[^/]+/invocations", path):
+            return "Invoke"
+        if re.fullmatch(r"/2015-03-31/functions/[^/]+/configuration", path) and entry["method"] == "GET":
+            return "GetFunctionConfiguration"
+    raise ValueError(f"cannot name the {service} call {entry['method']} {entry['url']}")
+
+
+class Moto:
+    """moto in server mode on a free loopback port. With `record`, moto
+    writes every request it serves to `recording` (its recorder), so a test
+    can read which calls each function made (`recorded_calls`)."""
+
+    def __init__(self, log_dir, record=False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = Process("moto", [os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)], log_dir)
+        self.recording = os.path.join(log_dir, "moto-recording.jsonl") if record else None
+        env = dict(os.environ)
+        if record:
+            env.update({"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": self.recording})
+        self.proc = Process("moto", [os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                            log_dir, env=env)
         started(self.proc, self.port, 30, "moto_server")
 
     def stop(self):
@@ -413,7 +479,8 @@ class Relay:
         if function == "Reconciler" and "TRAILRELAY_BUFFER_QUEUE_URL" in env:
             # !Ref of a queue is its URL in AWS; the resolver gives names.
             env["TRAILRELAY_BUFFER_QUEUE_URL"] = self.queue_urls["BufferQueue"]
-        env.update({"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": "testing",
+        # A key of its own, so that moto's recording says which function made each call.
+        env.update({"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": FUNCTION_KEYS[function],
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         return env
 

@@ -37,7 +37,7 @@ class Local:
     def _start(self):
         say, log_dir = self.say, self.log_dir
         say(f"starting moto (AWS API emulator) on loopback; logs in {log_dir}")
-        self.moto = Moto(log_dir)
+        self.moto = Moto(log_dir, record=True)
         say(f"creating the security account's topology from template.yaml in moto ({self.moto.url})")
         self.relay = Relay(self.moto, self.notes)
         say("creating an organization in moto shaped like config/accounts.json")

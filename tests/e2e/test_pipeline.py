@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from localaws import ROOT as ROOT_DIR, SECURITY_ACCOUNT, Consumer, Template, expected, fixtures, sqs_batch
+from localaws import (ROOT as ROOT_DIR, PRINCIPAL_OF_KEY, SECURITY_ACCOUNT, Consumer, Template, expected, fixtures,
+                      recorded_calls, sqs_batch)
 from pipeline import fixture_id, invoke_batches, local_pipeline, run_samples
 
 # moto leaves the envelope's `account` out of the events it delivers, so the
@@ -496,3 +497,24 @@ def test_a_subscription_the_security_account_owns_delivers_to_another_account(lo
         events.remove_targets(Rule=rule["Name"], EventBusName=rule["EventBusName"], Ids=["subscriber"])
         events.delete_rule(Name=rule["Name"], EventBusName=rule["EventBusName"])
         local.relay.arrivals()
+
+
+def test_every_call_a_function_made_is_one_its_list_declares(local, samples):
+    """The flow test judges the calls each function declares (AWS_CALLS,
+    tests/iam/aws-calls.json); here moto's recording of what each function
+    really called, by the access key it ran with, must be among them. A call
+    made without being declared would never have been judged. It asks the
+    reconciler and the path check once more, so it holds run on its own."""
+    local.check_paths()
+    local.reconcile("first", "2026-11-26T10:00:00Z")
+    with open(os.path.join(ROOT_DIR, "tests", "iam", "aws-calls.json")) as f:
+        declared = json.load(f)["principals"]
+    made = recorded_calls(local.moto.recording, PRINCIPAL_OF_KEY)
+    by_principal = {PRINCIPAL_OF_KEY[key]: calls for key, calls in made.items()}
+    assert set(by_principal) == {"enricher", "account-sync", "path-check", "reconciler"}, sorted(made)
+    for principal, calls in by_principal.items():
+        undeclared = sorted(calls - set(declared[principal]))
+        assert not undeclared, f"{principal} called {undeclared}, which its AWS_CALLS does not list"
+    # What the relay's core path cannot do without, seen made.
+    assert {"events:PutEvents", "s3:GetObject"} <= by_principal["enricher"]
+    assert "s3:PutObject" in by_principal["account-sync"]
