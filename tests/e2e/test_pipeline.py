@@ -392,11 +392,16 @@ def test_a_thousand_account_organization_syncs_with_its_calls_counted(local, sam
 
 def test_events_still_flow_with_directory_stale_when_the_directory_cannot_be_read(local, samples):
     local.relay.s3.delete_object(Bucket=local.relay.directory_bucket, Key="latest.json")
-    time.sleep(local.relay.DIRECTORY_MAX_AGE_SECONDS + 0.5)
-    refresh(local)
-    e = enrichment_of(local, "fx-iam-create-user", "identity")
-    assert "directory_stale" in e["signals"]
-    assert e["account"]["name"] == "payments-prod", "the last good copy is kept"
+    try:
+        time.sleep(local.relay.DIRECTORY_MAX_AGE_SECONDS + 0.5)
+        refresh(local)
+        e = enrichment_of(local, "fx-iam-create-user", "identity")
+        assert "directory_stale" in e["signals"]
+        assert e["account"]["name"] == "payments-prod", "the last good copy is kept"
+    finally:
+        # The tests after this one (the path check reads the directory) need it back.
+        local.sync_directory()
+        refresh(local)
 
 
 def cli_env(local):
@@ -504,7 +509,10 @@ def test_every_call_a_function_made_is_one_its_list_declares(local, samples):
     tests/iam/aws-calls.json); here moto's recording of what each function
     really called, by the access key it ran with, must be among them. A call
     made without being declared would never have been judged. It asks the
-    reconciler and the path check once more, so it holds run on its own."""
+    reconciler and the path check once more, so it holds run on its own.
+    It syncs first: the path check reads the directory, which an earlier
+    test may have removed (CI's run did: the stale-directory case)."""
+    local.sync_directory()
     local.check_paths()
     local.reconcile("first", "2026-11-26T10:00:00Z")
     with open(os.path.join(ROOT_DIR, "tests", "iam", "aws-calls.json")) as f:
