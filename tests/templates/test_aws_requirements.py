@@ -159,7 +159,7 @@ def test_consumer_rules_on_a_category_bus_may_target_only_a_bus_of_their_own_acc
         targets = statements["ConsumersTargetOnlyTheirOwnBuses"]
         assert targets["Action"] == "events:PutTargets"
         assert targets["Principal"] == {"AWS": CONSUMERS}
-        assert targets["Resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/trailrelay-{category}/*"
+        assert targets["Resource"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/trailrelay-{category}/${{aws:PrincipalAccount}}-*"
         assert targets["Condition"]["ForAllValues:ArnLike"] == {
             "events:TargetArn": "arn:aws:events:*:${aws:PrincipalAccount}:event-bus/*"}
         assert targets["Condition"]["StringEqualsIfExists"] == {"events:creatorAccount": "${aws:PrincipalAccount}"}
@@ -630,5 +630,37 @@ def test_the_roll_out_says_what_stops_a_stack_set_and_how_a_delegated_administra
     assert live, "the table has prove-live rows"
     for row in live:
         assert row in rollout, f"the roll-out runs {row}'s step first"
+    # A service-managed StackSet creates instances in OUs only: one account is an OU narrowed to it.
+    assert "OrganizationalUnitIds=<its OU>,Accounts=<one account>,AccountFilterType=INTERSECTION" in rollout
+    for verb, o in deploy_commands():
+        if verb in ("create-stack-instances", "update-stack-set", "delete-stack-instances") \
+                and "--deployment-targets" in o:
+            assert all("OrganizationalUnitIds=" in t for t in o["--deployment-targets"]), (verb, o)
+    # The upgrade's updates keep what they do not mean to change.
+    upgrade = text[text.index("### Upgrading from the single member stack"):]
+    assert "not from the DLQs" in upgrade and "relay_tampering" in upgrade
+    updates = [o for verb, o in deploy_commands() if verb == "update-stack-set"]
+    assert len(updates) == 2, "the upgrade updates the regional StackSet twice"
+    for o in updates:
+        assert ("--template-body" in o) != ("--use-previous-template" in o), o
+        for parameter in o.get("--parameters", []):
+            assert "UsePreviousValue=true" in parameter or "ParameterValue=" in parameter, parameter
+    assert "DependsOn" in updates[1]["--auto-deployment"][0]
     # Raising the pattern limit is for every account and region, or none.
     assert "in every account and region the StackSet deploys to" in text
+
+
+# --- the guardrail -------------------------------------------------------------------------
+
+def test_the_guardrail_fits_an_scp_at_its_longest_parameters():
+    """Organizations refuses an SCP over 5,120 characters; the guardrail's
+    statements grow with NamePrefix, DeploymentRoleName and ControlSource,
+    so it is measured with each at the longest its pattern admits."""
+    longest = {"NamePrefix": "t" + "x" * 30, "DeploymentRoleName": "r" * 64,
+               "ControlSource": "c" * 256, "TargetIds": ["ou-ex12-members"],
+               "OrganizationTrailArn": "arn:aws:cloudtrail:us-east-1:999988887777:trail/org-trail"}
+    t = Template("organization-guardrails.yaml", "999988887777", longest)
+    [policy] = [r for r, v in t.doc["Resources"].items() if v["Type"] == "AWS::Organizations::Policy"]
+    content = json.dumps(t.props(policy)["Content"], separators=(",", ":"))
+    assert longest["ControlSource"] in content and longest["DeploymentRoleName"] in content
+    assert len(content) <= 5120, f"the guardrail is {len(content)} characters at its longest parameters"

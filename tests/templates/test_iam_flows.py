@@ -114,12 +114,15 @@ def s3_context(bucket, key):
 
 
 def put_events(p, bus, source, detail_type, account=None, extra=None, policy=None):
-    # The validator types events:source as a list, where StringEquals never
-    # matches (AWS's own example conditions PutEvents on it with StringEquals,
-    # one entry's source at a time): the core judges it as given.
-    return p.request(f"PutEvents {detail_type} on {bus.split('/')[-1]}", "events:PutEvents", bus, account,
-                     {"events:source": source, "events:detail-type": detail_type, **(extra or {})}, policy,
-                     unsafe=True)
+    # events:source and events:detail-type are sets (ArrayOfString in the
+    # Service Authorization Reference): one value per entry of the call.
+    # A single-valued operator never matches a set, so a policy must use
+    # ForAllValues (AWS's example for this bus does); the core judges them
+    # as given, each a list. A list of detail-types is a batch of entries.
+    detail_types = detail_type if isinstance(detail_type, list) else [detail_type]
+    return p.request(f"PutEvents {' + '.join(detail_types)} on {bus.split('/')[-1]}", "events:PutEvents", bus,
+                     account, {"events:source": [source] * len(detail_types), "events:detail-type": detail_types,
+                               **(extra or {})}, policy, unsafe=True)
 
 
 def directory_read(p, t):
@@ -430,7 +433,7 @@ def attack_requests():
                             scps=guardrail_scps())
     for detail_type, source in ((API_CALL, "aws.s3"), ("trailrelay Heartbeat", control)):
         attack(f"PutEvents {detail_type} on the ingest bus", member_admin, "events:PutEvents", ingest, SECURITY,
-               {"events:source": source, "events:detail-type": detail_type}, ingest_policy)
+               {"events:source": [source], "events:detail-type": [detail_type]}, ingest_policy)
     forwarder = As(m, "ForwarderRole")
     out.append(("the forwarder role through another rule puts on the ingest bus", put_events(
         forwarder, ingest, control, "trailrelay Heartbeat", SECURITY,
@@ -438,21 +441,28 @@ def attack_requests():
     outsider = attacker("a principal outside the organization", f"arn:aws:iam::{OUTSIDER}:role/trailrelay-forwarder",
                         OUTSIDER, organization=False)
     attack("PutEvents on the ingest bus", outsider, "events:PutEvents", ingest, SECURITY,
-           {"events:source": control, "events:detail-type": "trailrelay Heartbeat",
+           {"events:source": [control], "events:detail-type": ["trailrelay Heartbeat"],
             "aws:SourceArn": f"arn:aws:events:{REGION}:{OUTSIDER}:rule/trailrelay-forward"}, ingest_policy)
     security_admin = attacker("a security-account principal allowed PutEvents", f"arn:aws:iam::{SECURITY}:role/Admin",
                               SECURITY)
     for detail_type in ("trailrelay Heartbeat", "trailrelay Test Event"):
         attack(f"PutEvents {detail_type} on the ingest bus", security_admin, "events:PutEvents", ingest, SECURITY,
-               {"events:source": control, "events:detail-type": detail_type}, ingest_policy)
+               {"events:source": [control], "events:detail-type": [detail_type]}, ingest_policy)
     for c in CATEGORIES:
         attack(f"PutEvents on the {c} bus", security_admin, "events:PutEvents", bus_arn(SECURITY, f"trailrelay-{c}"),
-               SECURITY, {"events:source": "trailrelay", "events:detail-type": API_CALL},
+               SECURITY, {"events:source": ["trailrelay"], "events:detail-type": [API_CALL]},
                t.bus_policy(f"trailrelay-{c}"))
     # The doctor's role may send the test event, never a heartbeat.
     doctor = As(m, "DoctorRole", guardrail_scps())
     out.append(("the member doctor role sends a heartbeat", put_events(
         doctor, bus_arn(MEMBER, "default"), control, "trailrelay Heartbeat", MEMBER)))
+    # Nor one beside a test event in the same call (a condition on any one
+    # entry, rather than on all, would let it through).
+    out.append(("the member doctor role sends a heartbeat beside a test event", put_events(
+        doctor, bus_arn(MEMBER, "default"), control, ["trailrelay Test Event", "trailrelay Heartbeat"], MEMBER)))
+    heartbeat = As(m, "HeartbeatRole", guardrail_scps())
+    out.append(("the heartbeat role puts a CloudTrail-looking event on the default bus", put_events(
+        heartbeat, bus_arn(MEMBER, "default"), "aws.iam", API_CALL, MEMBER)))
     # A consumer account's rule on a category bus may target only its own bus.
     consumer_admin = attacker("a consumer account's administrator", f"arn:aws:iam::{CONSUMER}:role/Admin", CONSUMER)
     for target in (f"arn:aws:sqs:{REGION}:{OUTSIDER}:steal", f"arn:aws:events:{REGION}:{OUTSIDER}:event-bus/steal",
@@ -466,6 +476,25 @@ def attack_requests():
     for action in ("iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"):
         attack(f"{action} on the forwarder role", member_admin, action, f"arn:aws:iam::{MEMBER}:role/trailrelay-forwarder",
                MEMBER, {}, None)
+    # Nor hand the forwarder or heartbeat role to a rule or schedule of its
+    # own, nor rewrite the doctor role (which may put test events).
+    for role, service in (("trailrelay-forwarder", "events.amazonaws.com"),
+                          ("trailrelay-heartbeat", "scheduler.amazonaws.com")):
+        attack(f"iam:PassRole {role} to {service}", member_admin, "iam:PassRole",
+               f"arn:aws:iam::{MEMBER}:role/{role}", MEMBER, {"iam:PassedToService": service}, None)
+    attack("iam:PutRolePolicy on the doctor role", member_admin, "iam:PutRolePolicy",
+           f"arn:aws:iam::{MEMBER}:role/trailrelay-doctor", MEMBER, {}, None)
+    # Nor put a heartbeat on its default bus, whence the forward rule would
+    # carry it to the ingest bus as its account's proof of life, alone or
+    # beside an event of its own.
+    for sources in ([control], ["com.example.app", control]):
+        attack(f"PutEvents {' + '.join(sources)} on its default bus", member_admin, "events:PutEvents",
+               bus_arn(MEMBER, "default"), MEMBER,
+               {"events:source": sources, "events:detail-type": ["trailrelay Heartbeat"] * len(sources)}, None)
+    # Nor give the default bus, which carries every CloudTrail event to the
+    # forward rule, a key EventBridge may not use.
+    attack("events:UpdateEventBus on the default bus", member_admin, "events:UpdateEventBus",
+           bus_arn(MEMBER, "default"), MEMBER, {}, None)
     exempt = f"arn:aws:iam::{MEMBER}:role/stacksets-exec-0123456789abcdef"
     for action in ("iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
         attack(f"{action} on a role named like the StackSets execution role", member_admin, action, exempt, MEMBER,
@@ -604,7 +633,8 @@ def test_a_consumer_may_manage_its_own_subscription_rule_and_no_other():
     t = security("buffered")
     deployer = (f"arn:aws:iam::{CONSUMER}:role/Deployer", CONSUMER)
     consumer_bus = bus_arn(CONSUMER, "trailrelay-consumer")
-    ours = f"arn:aws:events:{REGION}:{SECURITY}:rule/trailrelay-identity/trailrelay-identity-sub-siem"
+    # consumer-account.yaml names its rule <account>-<category>.
+    ours = f"arn:aws:events:{REGION}:{SECURITY}:rule/trailrelay-identity/{CONSUMER}-identity"
     theirs = f"arn:aws:events:{REGION}:{SECURITY}:rule/trailrelay-identity/trailrelay-identity-copy"
 
     def call(action, rule, creator):
@@ -620,3 +650,9 @@ def test_a_consumer_may_manage_its_own_subscription_rule_and_no_other():
     denied = [(f"the security account's rule: {a}", call(a, theirs, SECURITY)) for a in RULE_HANDLER_CALLS]
     let_through = {n: d for n, d in decide(denied).items() if d["result"] == "Allowed"}
     assert not let_through, let_through
+    # Nor create the rule another consumer's stack is about to: before it
+    # exists there is no events:creatorAccount, only its name to go by.
+    another = f"arn:aws:events:{REGION}:{SECURITY}:rule/trailrelay-identity/{OUTSIDER}-identity"
+    squat = Request("PutRule", session_arn(deployer[0]), "events:PutRule", another, SECURITY,
+                    role_context(*deployer), ADMIN_POLICY, t.bus_policy("trailrelay-identity"))
+    assert judge([squat])[0]["result"] != "Allowed"

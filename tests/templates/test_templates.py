@@ -339,7 +339,7 @@ def test_consumers_manage_only_rules_they_create_on_the_category_buses():
             "events:EnableRule", "events:DisableRule", "events:ListTargetsByRule",
             # AWS::Events::Rule's handlers tag what they create (test_iam_flows.py judges each call).
             "events:TagResource", "events:UntagResource", "events:ListTagsForResource"])
-        assert consumer["Resource"]["Fn::Sub"].endswith(":rule/" + name + "/*")
+        assert consumer["Resource"]["Fn::Sub"].endswith(":rule/" + name + "/${!aws:PrincipalAccount}-*")
         assert consumer["Condition"] == {
             "StringEqualsIfExists": {"events:creatorAccount": "${aws:PrincipalAccount}"}}
 
@@ -445,9 +445,9 @@ def test_the_doctor_role_reads_and_sends_only_control_events():
     assert writes == ["events:PutEvents"]
     [put] = [s for a, s in allowed if a == "events:PutEvents"]
     assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
-    # The test event only, never a heartbeat (test_iam_flows.py judges both).
-    assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"},
-                                                 "events:detail-type": "trailrelay Test Event"}}
+    # The test event only, never a heartbeat, alone or in a batch: the
+    # evaluator judges the condition (test_iam_flows.py), not this reading.
+    assert "Condition" in put
     # It reads the trails (no trail, no events) and nothing else of CloudTrail.
     trail_actions = sorted(a for a, _ in allowed if a.startswith("cloudtrail:"))
     assert trail_actions == ["cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:GetTrailStatus"]
@@ -628,7 +628,7 @@ def test_the_heartbeat_role_may_only_put_control_events_on_the_default_bus():
     [put] = [s for r, s in iam_statements(MEMBER_ROLES) if r == "HeartbeatRole"]
     assert put["Action"] == "events:PutEvents"
     assert put["Resource"]["Fn::Sub"].endswith(":event-bus/default")
-    assert put["Condition"] == {"StringEquals": {"events:source": {"Ref": "ControlSource"}}}
+    assert "Condition" in put  # which events it admits: judged in test_iam_flows.py
     target = resources(MEMBER)["HeartbeatSchedule"]["Properties"]["Target"]
     assert target["RoleArn"] == sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${NamePrefix}-heartbeat")
 
@@ -682,8 +682,9 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
     denied = {}
     for s in p["Content"]["Statement"]:
         assert s["Effect"] == "Deny"
-        assert s["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": sub(
-            "arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")}}, s["Sid"]
+        if s["Sid"] != "OnlyTheHeartbeatAndDoctorRolesPutControlEvents":  # judged in test_iam_flows.py
+            assert s["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": sub(
+                "arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")}}, s["Sid"]
         for action in as_list(s["Action"]):
             denied.setdefault(action, []).extend(as_list(s["Resource"]))
     # What the member stack creates, by the names relay_tampering watches.
@@ -692,7 +693,8 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
                    "events:RemoveTargets"]:
         assert denied[action] == [forward_rule], action
     roles = [sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-forwarder"),
-             sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-heartbeat")]
+             sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-heartbeat"),
+             sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-doctor")]
     for action in ["iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
                    "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"]:
         assert denied[action] == roles + [sub("arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")], action
@@ -704,7 +706,8 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
         assert denied[action] == [{"Ref": "OrganizationTrailArn"}], action
     # The member stack's names follow the same prefix.
     for template in (MEMBER, MEMBER_ROLES):
-        assert template["Parameters"]["NamePrefix"]["Default"] == GUARDRAILS["Parameters"]["NamePrefix"]["Default"]
+        for parameter in ("NamePrefix", "ControlSource"):
+            assert template["Parameters"][parameter]["Default"] == GUARDRAILS["Parameters"][parameter]["Default"]
     assert resources(MEMBER_ROLES)["HeartbeatRole"]["Properties"]["RoleName"] == sub("${NamePrefix}-heartbeat")
 
 
