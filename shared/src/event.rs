@@ -28,6 +28,10 @@ pub struct Envelope<'a> {
     #[serde(borrow)]
     pub region: Text<'a>,
     pub resources: TextList,
+    /// Set by EventBridge on an event it delivers again from an archive:
+    /// such an event was true once, not now.
+    #[serde(borrow, rename = "replay-name")]
+    pub replay_name: Text<'a>,
 }
 
 /// An event as read: its envelope and what its `detail` held.
@@ -82,6 +86,8 @@ fn read_in_two_passes(raw: &str) -> Result<Event<'_>, String> {
         #[serde(borrow)]
         region: Text<'a>,
         resources: TextList,
+        #[serde(borrow, rename = "replay-name")]
+        replay_name: Text<'a>,
         #[serde(borrow)]
         detail: Option<&'a RawValue>,
     }
@@ -106,6 +112,7 @@ fn read_in_two_passes(raw: &str) -> Result<Event<'_>, String> {
         time: read.time,
         region: read.region,
         resources: read.resources,
+        replay_name: read.replay_name,
     };
     Ok(Event { envelope, detail })
 }
@@ -186,7 +193,7 @@ impl<'de> Visitor<'de> for OnePassVisitor {
         }
         let mut pass = OnePass::default();
         let (mut id, mut source, mut detail_type, mut account) = (None, None, None, None);
-        let (mut time, mut region, mut resources) = (None, None, None);
+        let (mut time, mut region, mut resources, mut replay_name) = (None, None, None, None);
         while let Some(key) = map.next_key::<&'de RawValue>()? {
             if pass.detail_key.is_some() && pass.key_after_detail.is_none() {
                 pass.key_after_detail = Some(key);
@@ -199,6 +206,7 @@ impl<'de> Visitor<'de> for OnePassVisitor {
                 r#""time""# => once(&mut time, map.next_value()?, "time")?,
                 r#""region""# => once(&mut region, map.next_value()?, "region")?,
                 r#""resources""# => once(&mut resources, map.next_value()?, "resources")?,
+                r#""replay-name""# => once(&mut replay_name, map.next_value()?, "replay-name")?,
                 r#""detail""# => {
                     once(&mut pass.detail_key, key, "detail")?;
                     pass.record = map.next_value::<Object<Record<'de>>>()?.0;
@@ -220,6 +228,7 @@ impl<'de> Visitor<'de> for OnePassVisitor {
             time: time.unwrap_or_default(),
             region: region.unwrap_or_default(),
             resources: resources.unwrap_or_default(),
+            replay_name: replay_name.unwrap_or_default(),
         };
         Ok(pass)
     }
@@ -527,6 +536,7 @@ mod tests {
                 Just("detail-type"),
                 Just("account"),
                 Just("resources"),
+                Just("replay-name"),
                 Just("detail"),
                 Just("detail"),
                 Just("d\\u0065tail"),

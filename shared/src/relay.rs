@@ -190,6 +190,21 @@ impl Relay {
             };
         }
         let control = source == Some(self.settings.control_source.as_str());
+        // A heartbeat or test event replayed from an archive of a member's
+        // default bus reaches us through the real forward rule, without
+        // anyone calling PutEvents, so no policy refuses it: it proved the
+        // path once, not now (docs/aws-requirements.md R42).
+        if control {
+            if let Some(replay) = envelope.replay_name.non_empty() {
+                return Prepared::Refused {
+                    event_id: envelope.id.get().map(str::to_owned),
+                    reason: format!(
+                        "a {} replayed from an archive ({replay:?}) proves nothing about the path now",
+                        detail_type.unwrap_or("control event")
+                    ),
+                };
+            }
+        }
         if control && detail_type == Some(HEARTBEAT) {
             let detail_text = match &detail {
                 Ok(Detail::Record { text, .. }) => Some(*text),

@@ -371,6 +371,40 @@ fn control_and_loop_events_make_no_entry() {
 }
 
 #[test]
+fn a_control_event_replayed_from_an_archive_is_refused_not_counted() {
+    // EventBridge sets replay-name on what it delivers again from an
+    // archive: an administrator's replay of old heartbeats into the forward
+    // rule must not keep a broken path looking alive.
+    let all = prepared();
+    let relay = relay();
+    for id in ["fx-heartbeat", "fx-test-event"] {
+        let (line, _) = &all[id];
+        let mut event: Value = serde_json::from_str(line).expect("fixture is JSON");
+        event["replay-name"] = Value::from("old-heartbeats");
+        let replayed = serde_json::to_string(&event).expect("serializes");
+        match relay.prepare(&replayed, &received()) {
+            Prepared::Refused {
+                event_id: Some(event_id),
+                reason,
+            } => {
+                assert_eq!(event_id, id);
+                assert!(reason.contains("replayed"), "{reason}");
+            }
+            other => panic!("{id} replayed: expected refused, got {other:?}"),
+        }
+    }
+    // A replayed CloudTrail event is still relayed (consumers replay on purpose).
+    let (line, _) = &all["fx-iam-create-user"];
+    let mut event: Value = serde_json::from_str(line).expect("fixture is JSON");
+    event["replay-name"] = Value::from("after-a-fix");
+    let replayed = serde_json::to_string(&event).expect("serializes");
+    assert!(matches!(
+        relay.prepare(&replayed, &received()),
+        Prepared::Entry(_)
+    ));
+}
+
+#[test]
 fn malformed_inputs_go_to_other_with_their_raw_text() {
     let all = prepared();
     let (line, _) = all

@@ -641,7 +641,11 @@ def test_the_roll_out_says_what_stops_a_stack_set_and_how_a_delegated_administra
     assert "not from the DLQs" in upgrade and "relay_tampering" in upgrade
     updates = [o for verb, o in deploy_commands() if verb == "update-stack-set"]
     assert len(updates) == 2, "the upgrade updates the regional StackSet twice"
+    # A StackSet has one template: updated for one OU, it is the template of every later
+    # instance in every OU, so the upgrade updates all instances at once.
+    assert "the whole organization in one maintenance window" in upgrade
     for o in updates:
+        assert "--deployment-targets" not in o and "--regions" not in o, o
         assert ("--template-body" in o) != ("--use-previous-template" in o), o
         for parameter in o.get("--parameters", []):
             assert "UsePreviousValue=true" in parameter or "ParameterValue=" in parameter, parameter

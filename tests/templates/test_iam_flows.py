@@ -491,10 +491,19 @@ def attack_requests():
         attack(f"PutEvents {' + '.join(sources)} on its default bus", member_admin, "events:PutEvents",
                bus_arn(MEMBER, "default"), MEMBER,
                {"events:source": sources, "events:detail-type": ["trailrelay Heartbeat"] * len(sources)}, None)
-    # Nor give the default bus, which carries every CloudTrail event to the
-    # forward rule, a key EventBridge may not use.
-    attack("events:UpdateEventBus on the default bus", member_admin, "events:UpdateEventBus",
-           bus_arn(MEMBER, "default"), MEMBER, {}, None)
+    # Nor make a role of the path's names where one is missing (it would be
+    # exempt as that name), nor hide the forward rule's failures.
+    for role in ("trailrelay-doctor", "trailrelay-heartbeat", "trailrelay-forwarder"):
+        attack(f"iam:CreateRole {role}", member_admin, "iam:CreateRole", f"arn:aws:iam::{MEMBER}:role/{role}",
+               MEMBER, {}, None)
+    attack("events:EnableRule on the forward rule", member_admin, "events:EnableRule", forward_rule, MEMBER, {}, None)
+    attack("scheduler:CreateSchedule of the heartbeat's name", member_admin, "scheduler:CreateSchedule",
+           f"arn:aws:scheduler:{OTHER_REGION}:{MEMBER}:schedule/default/trailrelay-heartbeat", MEMBER, {}, None)
+    dlq = f"arn:aws:sqs:{REGION}:{MEMBER}:trailrelay-forward-dlq"
+    for action in ("sqs:DeleteQueue", "sqs:PurgeQueue", "sqs:SetQueueAttributes"):
+        attack(f"{action} on the forward DLQ", member_admin, action, dlq, MEMBER, {}, None)
+    attack("cloudwatch:DeleteAlarms on the forward DLQ's alarm", member_admin, "cloudwatch:DeleteAlarms",
+           f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:trailrelay-forward-dlq-not-empty", MEMBER, {}, None)
     exempt = f"arn:aws:iam::{MEMBER}:role/stacksets-exec-0123456789abcdef"
     for action in ("iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
         attack(f"{action} on a role named like the StackSets execution role", member_admin, action, exempt, MEMBER,

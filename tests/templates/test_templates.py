@@ -689,8 +689,8 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
             denied.setdefault(action, []).extend(as_list(s["Resource"]))
     # What the member stack creates, by the names relay_tampering watches.
     forward_rule = sub("arn:${AWS::Partition}:events:*:*:rule/${NamePrefix}-forward")
-    for action in ["events:DisableRule", "events:DeleteRule", "events:PutRule", "events:PutTargets",
-                   "events:RemoveTargets"]:
+    for action in ["events:DisableRule", "events:EnableRule", "events:DeleteRule", "events:PutRule",
+                   "events:PutTargets", "events:RemoveTargets"]:
         assert denied[action] == [forward_rule], action
     roles = [sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-forwarder"),
              sub("arn:${AWS::Partition}:iam::*:role/${NamePrefix}-heartbeat"),
@@ -699,7 +699,8 @@ def test_the_guardrail_denies_changing_the_forwarding_path_to_all_but_the_deploy
                    "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"]:
         assert denied[action] == roles + [sub("arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")], action
     # Nobody but that role makes or changes a role of its name (test_iam_flows.py judges the attack).
-    assert denied["iam:CreateRole"] == [sub("arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")]
+    # Nor makes a role of the path's names (exempt by name from the control-event Deny).
+    assert denied["iam:CreateRole"] == roles + [sub("arn:${AWS::Partition}:iam::*:role/${DeploymentRoleName}")]
     assert denied["scheduler:DeleteSchedule"] == [sub("arn:${AWS::Partition}:scheduler:*:*:schedule/*/${NamePrefix}-heartbeat")]
     for action in ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
                    "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors"]:
