@@ -662,7 +662,7 @@ def test_the_guardrail_fits_an_scp_at_its_longest_parameters():
     so it is measured with each at the longest its pattern admits."""
     longest = {"NamePrefix": "t" + "x" * 30, "DeploymentRoleName": "r" * 64,
                "ControlSource": "c" * 256, "TargetIds": ["ou-ex12-members"],
-               "OrganizationTrailArn": "arn:aws:cloudtrail:us-east-1:999988887777:trail/org-trail"}
+               "OrganizationTrailArn": "arn:aws:cloudtrail:us-east-1:999988887777:trail/" + "t" * 128}
     t = Template("organization-guardrails.yaml", "999988887777", longest)
     [policy] = [r for r, v in t.doc["Resources"].items() if v["Type"] == "AWS::Organizations::Policy"]
     content = json.dumps(t.props(policy)["Content"], separators=(",", ":"))

@@ -500,10 +500,12 @@ def attack_requests():
     attack("scheduler:CreateSchedule of the heartbeat's name", member_admin, "scheduler:CreateSchedule",
            f"arn:aws:scheduler:{OTHER_REGION}:{MEMBER}:schedule/default/trailrelay-heartbeat", MEMBER, {}, None)
     dlq = f"arn:aws:sqs:{REGION}:{MEMBER}:trailrelay-forward-dlq"
-    for action in ("sqs:DeleteQueue", "sqs:PurgeQueue", "sqs:SetQueueAttributes"):
+    for action in ("sqs:DeleteQueue", "sqs:PurgeQueue", "sqs:SetQueueAttributes", "sqs:ReceiveMessage",
+                   "sqs:StartMessageMoveTask"):
         attack(f"{action} on the forward DLQ", member_admin, action, dlq, MEMBER, {}, None)
-    attack("cloudwatch:DeleteAlarms on the forward DLQ's alarm", member_admin, "cloudwatch:DeleteAlarms",
-           f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:trailrelay-forward-dlq-not-empty", MEMBER, {}, None)
+    for action in ("cloudwatch:DeleteAlarms", "cloudwatch:SetAlarmState", "cloudwatch:PutAlarmMuteRule"):
+        attack(f"{action} on the forward DLQ's alarm", member_admin, action,
+               f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:trailrelay-forward-dlq-not-empty", MEMBER, {}, None)
     exempt = f"arn:aws:iam::{MEMBER}:role/stacksets-exec-0123456789abcdef"
     for action in ("iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
         attack(f"{action} on a role named like the StackSets execution role", member_admin, action, exempt, MEMBER,
