@@ -187,14 +187,63 @@ class Moto:
         return boto3.client(service, endpoint_url=self.url, region_name=region, **self.credentials(account))
 
 
+def uses_language_extensions(doc):
+    transform = doc.get("Transform") or []
+    return "AWS::LanguageExtensions" in ([transform] if isinstance(transform, str) else transform)
+
+
+HIDDEN_FIND_IN_MAP = "Trailrelay::FindInMap"
+
+
+def _renamed(value, old, new):
+    if isinstance(value, dict):
+        return {(new if k == old else k): _renamed(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    return value
+
+
+def expand(doc, path="template.yaml", region=REGION):
+    """`Fn::ForEach` (AWS::LanguageExtensions) expanded as cfn-lint expands
+    it; everything else left for the resolver, as CloudFormation leaves it
+    to the stack. cfn-lint's transform also resolves `Fn::FindInMap` (one
+    keyed by a parameter to a value of its choosing, not the deployment's),
+    so each is hidden from it under another name (the loop variable is
+    still put into it) and given back after. A template without the
+    transform is returned as it is. Every reader of the templates (the
+    resolver, the template and flow tests, the e2e harness, `make demo`)
+    goes through here."""
+    if not uses_language_extensions(doc):
+        return doc
+    # cfn-lint's own transform, a private module of the pinned cfn-lint
+    # (tools/requirements.txt): used here and nowhere else.
+    from cfnlint.template import Template as LintTemplate
+    from cfnlint.template.transforms._language_extensions import language_extension
+
+    hidden = _renamed(json.loads(json.dumps(doc)), "Fn::FindInMap", HIDDEN_FIND_IN_MAP)
+    problems, expanded = language_extension(LintTemplate(path, hidden, [region]))
+    if problems or expanded is None:
+        raise ValueError(f"{path}: Fn::ForEach cannot be expanded: {[str(p) for p in problems]}")
+    expanded = _renamed(expanded, HIDDEN_FIND_IN_MAP, "Fn::FindInMap")
+    transform = expanded.get("Transform")
+    rest = [t for t in ([transform] if isinstance(transform, str) else transform or [])
+            if t != "AWS::LanguageExtensions"]
+    if rest:
+        expanded["Transform"] = rest if len(rest) > 1 else rest[0]
+    else:
+        expanded.pop("Transform", None)
+    return expanded
+
+
 class Template:
     """A CloudFormation template with its intrinsic functions resolved the way
     CloudFormation would for one account, region and set of parameters."""
 
     def __init__(self, path, account, parameters=None, region=REGION):
         with open(os.path.join(ROOT, path)) as f:
-            self.doc, problems = decode_str(f.read())
+            doc, problems = decode_str(f.read())
         assert not problems, problems
+        self.doc = expand(doc, path, region)
         self.account = account
         self.region = region
         self.params = {k: v.get("Default") for k, v in self.doc.get("Parameters", {}).items()}
