@@ -187,9 +187,14 @@ class Moto:
         return boto3.client(service, endpoint_url=self.url, region_name=region, **self.credentials(account))
 
 
-def uses_language_extensions(doc):
+def transforms(doc):
+    """A template's Transform as a list (CloudFormation takes one name or a list)."""
     transform = doc.get("Transform") or []
-    return "AWS::LanguageExtensions" in ([transform] if isinstance(transform, str) else transform)
+    return [transform] if isinstance(transform, str) else list(transform)
+
+
+def uses_language_extensions(doc):
+    return "AWS::LanguageExtensions" in transforms(doc)
 
 
 HIDDEN_FIND_IN_MAP = "Trailrelay::FindInMap"
@@ -225,9 +230,7 @@ def expand(doc, path="template.yaml", region=REGION):
     if problems or expanded is None:
         raise ValueError(f"{path}: Fn::ForEach cannot be expanded: {[str(p) for p in problems]}")
     expanded = _renamed(expanded, HIDDEN_FIND_IN_MAP, "Fn::FindInMap")
-    transform = expanded.get("Transform")
-    rest = [t for t in ([transform] if isinstance(transform, str) else transform or [])
-            if t != "AWS::LanguageExtensions"]
+    rest = [t for t in transforms(expanded) if t != "AWS::LanguageExtensions"]
     if rest:
         expanded["Transform"] = rest if len(rest) > 1 else rest[0]
     else:

@@ -377,12 +377,16 @@ fn a_control_event_replayed_from_an_archive_is_refused_not_counted() {
     // rule must not keep a broken path looking alive.
     let all = prepared();
     let relay = relay();
+    let replayed = |id: &str, replay: &str| {
+        let mut event: Value = serde_json::from_str(&all[id].0).expect("fixture is JSON");
+        event["replay-name"] = Value::from(replay);
+        relay.prepare(
+            &serde_json::to_string(&event).expect("serializes"),
+            &received(),
+        )
+    };
     for id in ["fx-heartbeat", "fx-test-event"] {
-        let (line, _) = &all[id];
-        let mut event: Value = serde_json::from_str(line).expect("fixture is JSON");
-        event["replay-name"] = Value::from("old-heartbeats");
-        let replayed = serde_json::to_string(&event).expect("serializes");
-        match relay.prepare(&replayed, &received()) {
+        match replayed(id, "old-heartbeats") {
             Prepared::Refused {
                 event_id: Some(event_id),
                 reason,
@@ -394,12 +398,8 @@ fn a_control_event_replayed_from_an_archive_is_refused_not_counted() {
         }
     }
     // A replayed CloudTrail event is still relayed (consumers replay on purpose).
-    let (line, _) = &all["fx-iam-create-user"];
-    let mut event: Value = serde_json::from_str(line).expect("fixture is JSON");
-    event["replay-name"] = Value::from("after-a-fix");
-    let replayed = serde_json::to_string(&event).expect("serializes");
     assert!(matches!(
-        relay.prepare(&replayed, &received()),
+        replayed("fx-iam-create-user", "after-a-fix"),
         Prepared::Entry(_)
     ));
 }

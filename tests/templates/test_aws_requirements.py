@@ -632,14 +632,15 @@ def test_the_roll_out_says_what_stops_a_stack_set_and_how_a_delegated_administra
         assert row in rollout, f"the roll-out runs {row}'s step first"
     # A service-managed StackSet creates instances in OUs only: one account is an OU narrowed to it.
     assert "OrganizationalUnitIds=<its OU>,Accounts=<one account>,AccountFilterType=INTERSECTION" in rollout
-    for verb, o in deploy_commands():
+    commands = deploy_commands()
+    for verb, o in commands:
         if verb in ("create-stack-instances", "update-stack-set", "delete-stack-instances") \
                 and "--deployment-targets" in o:
             assert all("OrganizationalUnitIds=" in t for t in o["--deployment-targets"]), (verb, o)
     # The upgrade's updates keep what they do not mean to change.
     upgrade = text[text.index("### Upgrading from the single member stack"):]
     assert "not from the DLQs" in upgrade and "relay_tampering" in upgrade
-    updates = [o for verb, o in deploy_commands() if verb == "update-stack-set"]
+    updates = [o for verb, o in commands if verb == "update-stack-set"]
     assert len(updates) == 2, "the upgrade updates the regional StackSet twice"
     # A StackSet has one template: updated for one OU, it is the template of every later
     # instance in every OU, so the upgrade updates all instances at once.
@@ -664,7 +665,7 @@ def test_the_guardrail_fits_an_scp_at_its_longest_parameters():
                "ControlSource": "c" * 256, "TargetIds": ["ou-ex12-members"],
                "OrganizationTrailArn": "arn:aws:cloudtrail:us-east-1:999988887777:trail/" + "t" * 128}
     t = Template("organization-guardrails.yaml", "999988887777", longest)
-    [policy] = [r for r, v in t.doc["Resources"].items() if v["Type"] == "AWS::Organizations::Policy"]
+    [policy] = t.resources("AWS::Organizations::Policy")
     content = json.dumps(t.props(policy)["Content"], separators=(",", ":"))
     assert longest["ControlSource"] in content and longest["DeploymentRoleName"] in content
     assert len(content) <= 5120, f"the guardrail is {len(content)} characters at its longest parameters"

@@ -113,16 +113,22 @@ def s3_context(bucket, key):
     return {"kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket}/{key}"}
 
 
+def entries(*pairs):
+    """The context keys of a PutEvents call of these (source, detail-type)
+    entries. events:source and events:detail-type are sets (ArrayOfString in
+    the Service Authorization Reference), one value per entry: a
+    single-valued operator never matches a set, so a policy must use
+    ForAllValues (AWS's example for this bus does); the core judges them as
+    given, each a list."""
+    return {"events:source": [s for s, _ in pairs], "events:detail-type": [d for _, d in pairs]}
+
+
 def put_events(p, bus, source, detail_type, account=None, extra=None, policy=None):
-    # events:source and events:detail-type are sets (ArrayOfString in the
-    # Service Authorization Reference): one value per entry of the call.
-    # A single-valued operator never matches a set, so a policy must use
-    # ForAllValues (AWS's example for this bus does); the core judges them
-    # as given, each a list. A list of detail-types is a batch of entries.
+    # A list of detail-types is a batch of entries, all of the source.
     detail_types = detail_type if isinstance(detail_type, list) else [detail_type]
     return p.request(f"PutEvents {' + '.join(detail_types)} on {bus.split('/')[-1]}", "events:PutEvents", bus,
-                     account, {"events:source": [source] * len(detail_types), "events:detail-type": detail_types,
-                               **(extra or {})}, policy, unsafe=True)
+                     account, {**entries(*[(source, d) for d in detail_types]), **(extra or {})}, policy,
+                     unsafe=True)
 
 
 def directory_read(p, t):
@@ -433,7 +439,7 @@ def attack_requests():
                             scps=guardrail_scps())
     for detail_type, source in ((API_CALL, "aws.s3"), ("trailrelay Heartbeat", control)):
         attack(f"PutEvents {detail_type} on the ingest bus", member_admin, "events:PutEvents", ingest, SECURITY,
-               {"events:source": [source], "events:detail-type": [detail_type]}, ingest_policy)
+               entries((source, detail_type)), ingest_policy)
     forwarder = As(m, "ForwarderRole")
     out.append(("the forwarder role through another rule puts on the ingest bus", put_events(
         forwarder, ingest, control, "trailrelay Heartbeat", SECURITY,
@@ -441,16 +447,16 @@ def attack_requests():
     outsider = attacker("a principal outside the organization", f"arn:aws:iam::{OUTSIDER}:role/trailrelay-forwarder",
                         OUTSIDER, organization=False)
     attack("PutEvents on the ingest bus", outsider, "events:PutEvents", ingest, SECURITY,
-           {"events:source": [control], "events:detail-type": ["trailrelay Heartbeat"],
+           {**entries((control, "trailrelay Heartbeat")),
             "aws:SourceArn": f"arn:aws:events:{REGION}:{OUTSIDER}:rule/trailrelay-forward"}, ingest_policy)
     security_admin = attacker("a security-account principal allowed PutEvents", f"arn:aws:iam::{SECURITY}:role/Admin",
                               SECURITY)
     for detail_type in ("trailrelay Heartbeat", "trailrelay Test Event"):
         attack(f"PutEvents {detail_type} on the ingest bus", security_admin, "events:PutEvents", ingest, SECURITY,
-               {"events:source": [control], "events:detail-type": [detail_type]}, ingest_policy)
+               entries((control, detail_type)), ingest_policy)
     for c in CATEGORIES:
         attack(f"PutEvents on the {c} bus", security_admin, "events:PutEvents", bus_arn(SECURITY, f"trailrelay-{c}"),
-               SECURITY, {"events:source": ["trailrelay"], "events:detail-type": [API_CALL]},
+               SECURITY, entries(("trailrelay", API_CALL)),
                t.bus_policy(f"trailrelay-{c}"))
     # The doctor's role may send the test event, never a heartbeat.
     doctor = As(m, "DoctorRole", guardrail_scps())
@@ -490,7 +496,7 @@ def attack_requests():
     for sources in ([control], ["com.example.app", control]):
         attack(f"PutEvents {' + '.join(sources)} on its default bus", member_admin, "events:PutEvents",
                bus_arn(MEMBER, "default"), MEMBER,
-               {"events:source": sources, "events:detail-type": ["trailrelay Heartbeat"] * len(sources)}, None)
+               entries(*[(source, "trailrelay Heartbeat") for source in sources]), None)
     # Nor make a role of the path's names where one is missing (it would be
     # exempt as that name), nor hide the forward rule's failures.
     for role in ("trailrelay-doctor", "trailrelay-heartbeat", "trailrelay-forwarder"):
